@@ -1,0 +1,48 @@
+/**
+ * Builds the HTTP application from its plugins and feature modules. No listening, no process
+ * concerns: tests call `createApp(context).handle(new Request('http://localhost/…'))`.
+ */
+import { openapi } from '@elysiajs/openapi'
+import { Elysia } from 'elysia'
+import type { AppContext } from './context'
+import { httpConventions } from './lib/http'
+import { environmentController } from './modules/environment'
+import { healthController } from './modules/health'
+
+const REDOC_PAGE = `<!doctype html>
+<html><head><title>Darwin ML Serve — ReDoc</title><meta charset="utf-8"/>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><redoc spec-url="/docs/json"></redoc>
+<script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script></body></html>`
+
+export function createApp(context: AppContext) {
+  // normalize: false makes additionalProperties: false refuse unknown fields (422) instead of dropping them.
+  return new Elysia({ normalize: false })
+    .use(httpConventions(context.log))
+    .use(
+      openapi({
+        path: '/docs',
+        specPath: '/docs/json',
+        provider: 'swagger-ui',
+        documentation: {
+          info: {
+            title: 'Darwin ML Serve',
+            version: '0.1.0',
+            description:
+              'Control plane for ML model deployments: environments, serves, infra configs, artifacts, deployments and scheduled scaling. Every response is `{status, message, data}`; errors are `{status: "ERROR", code, message, errors?, request_id}`.',
+          },
+          tags: [
+            { name: 'Health', description: 'Liveness and readiness' },
+            { name: 'Environment', description: 'Deployment targets: cluster, namespace, domain and network settings' },
+          ],
+        },
+      }),
+    )
+    .get('/redoc', () => new Response(REDOC_PAGE, { headers: { 'content-type': 'text/html; charset=utf-8' } }), {
+      detail: { hide: true },
+    })
+    .use(healthController(context))
+    .group('/api/v1', (api) => api.use(environmentController(context)))
+}
+
+export type App = ReturnType<typeof createApp>

@@ -1,0 +1,160 @@
+/**
+ * Every setting of the service, read from the environment once at start, validated and typed.
+ * The names and defaults are those of the original's README (see env.example); a bad value stops
+ * the process with one line naming the variable and what is wrong with it.
+ */
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+function read(env: Env, name: string): string | undefined {
+  const value = env[name]
+  return value === undefined || value.trim() === '' ? undefined : value.trim()
+}
+
+function str(env: Env, name: string, fallback: string): string {
+  return read(env, name) ?? fallback
+}
+
+function optionalStr(env: Env, name: string): string | undefined {
+  return read(env, name)
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = read(env, name)
+  if (raw === undefined) return fallback
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number, got "${raw}"`)
+  const value = Number(raw)
+  if (value < min || value > max) throw new ConfigError(name, `expected ${min}..${max}, got ${value}`)
+  return value
+}
+
+const TRUE = new Set(['1', 'true', 'yes', 'on'])
+const FALSE = new Set(['0', 'false', 'no', 'off'])
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = read(env, name)
+  if (raw === undefined) return fallback
+  const lower = raw.toLowerCase()
+  if (TRUE.has(lower)) return true
+  if (FALSE.has(lower)) return false
+  throw new ConfigError(name, `expected true or false, got "${raw}"`)
+}
+
+function url(env: Env, name: string, fallback: string, schemes: readonly string[] = ['http:', 'https:']): string {
+  const raw = read(env, name) ?? fallback
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    throw new ConfigError(name, `expected a URL, got "${raw}"`)
+  }
+  if (!schemes.includes(parsed.protocol)) {
+    throw new ConfigError(name, `expected a ${schemes.map((s) => s.replace(':', '')).join(' or ')} URL, got "${parsed.protocol}"`)
+  }
+  return raw.replace(/\/+$/, '')
+}
+
+function optionalUrl(env: Env, name: string, schemes?: readonly string[]): string | undefined {
+  return read(env, name) === undefined ? undefined : url(env, name, '', schemes)
+}
+
+function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
+  const raw = read(env, name)
+  if (raw === undefined) return fallback
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `expected one of ${allowed.join(', ')}, got "${raw}"`)
+  }
+  return raw as T
+}
+
+function path(env: Env, name: string, fallback: string): string {
+  const raw = str(env, name, fallback)
+  if (!raw.startsWith('/')) throw new ConfigError(name, `expected a path starting with "/", got "${raw}"`)
+  return raw
+}
+
+export const DATABASE_URL_SCHEMES = ['mysql:', 'https:'] as const
+
+export function loadConfig(env: Env = process.env) {
+  const environment = str(env, 'ENV', 'local')
+  const isLocal = environment === 'local'
+  const databaseUrl = optionalUrl(env, 'DATABASE_URL', DATABASE_URL_SCHEMES)
+  const mysqlHost = optionalStr(env, 'MYSQL_HOST')
+
+  const config = {
+    env: environment,
+    isLocal,
+    port: int(env, 'PORT', 8007, 0, 65535),
+    logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['debug', 'info', 'warn', 'error', 'silent'] as const),
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    database: {
+      /** Overrides the MYSQL_* variables when set: mysql://… (TCP) or https://… (PlanetScale over HTTP). */
+      url: databaseUrl,
+      /** True when nothing names a database: `bun run dev` and `bun test` then provision a local one. */
+      provisionLocal: databaseUrl === undefined && mysqlHost === undefined,
+      host: mysqlHost ?? 'localhost',
+      readHost: optionalStr(env, 'MYSQL_SLAVE_HOST'),
+      port: int(env, 'MYSQL_PORT', 3306, 1, 65535),
+      name: str(env, 'MYSQL_DATABASE', 'darwin_ml_serve'),
+      username: str(env, 'MYSQL_USERNAME', 'root'),
+      password: env.MYSQL_PASSWORD ?? 'password',
+      poolSize: int(env, 'DB_POOL_SIZE', 10, 1, 1000),
+      migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
+    },
+    dcmUrl: url(env, 'DCM_URL', 'http://localhost:8080'),
+    artifactBuilder: {
+      url: url(env, 'ARTIFACT_BUILDER_URL', 'http://localhost:8081'),
+      publicUrl: url(env, 'ARTIFACT_BUILDER_PUBLIC_URL', 'http://localhost/artifact-builder'),
+    },
+    githubToken: optionalStr(env, 'GITHUB_TOKEN'),
+    telemetry: {
+      enabled: bool(env, 'ENABLE_OTEL', !isLocal),
+      serviceName: str(env, 'OTEL_SERVICE_NAME', 'darwin-ml-serve'),
+      otlpEndpoint: url(env, 'OTEL_EXPORTER_OTLP_ENDPOINT', 'http://localhost:4318'),
+    },
+    kubeIngressClass: str(env, 'KUBE_INGRESS_CLASS', 'alb'),
+    registry: {
+      containerRegistry: str(env, 'CONTAINER_REGISTRY', 'docker.io'),
+      imageRepository: str(env, 'IMAGE_REPOSITORY', 'darwin'),
+      imageTag: str(env, 'IMAGE_TAG', 'latest'),
+    },
+    defaultRuntime: str(env, 'DEFAULT_RUNTIME', 'docker.io/python:3.9-slim'),
+    mlflow: {
+      trackingUri: optionalUrl(env, 'MLFLOW_TRACKING_URI'),
+      username: optionalStr(env, 'MLFLOW_TRACKING_USERNAME'),
+      password: optionalStr(env, 'MLFLOW_TRACKING_PASSWORD'),
+    },
+    deployedService: {
+      applicationPort: int(env, 'APPLICATION_PORT', 8000, 1, 65535),
+      healthcheckPath: path(env, 'HEALTHCHECK_PATH', '/healthcheck'),
+      organizationName: str(env, 'ORGANIZATION_NAME', 'my-org'),
+    },
+    istio: {
+      enabled: bool(env, 'ENABLE_ISTIO', false),
+      serviceName: str(env, 'ISTIO_SERVICE_NAME', 'istio-ingressgateway'),
+      namespace: str(env, 'ISTIO_NAMESPACE', 'istio-system'),
+    },
+    albLogs: {
+      enabled: bool(env, 'ALB_LOGS_ENABLED', false),
+      bucket: str(env, 'ALB_LOGS_BUCKET', ''),
+      prefix: str(env, 'ALB_LOGS_PREFIX', 'alb-logs'),
+    },
+    jobClusterRuntime: str(env, 'JOB_CLUSTER_RUNTIME', ''),
+  }
+  if (config.albLogs.enabled && config.albLogs.bucket === '') {
+    throw new ConfigError('ALB_LOGS_BUCKET', 'required when ALB_LOGS_ENABLED is true')
+  }
+  return config
+}
+
+export type Config = ReturnType<typeof loadConfig>

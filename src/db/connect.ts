@@ -1,0 +1,39 @@
+/**
+ * From configuration to a migrated, connected database: DATABASE_URL, else the MYSQL_* settings,
+ * else (dev only, nothing named) a local server provisioned under .data/.
+ */
+import { join } from 'node:path'
+import type { Config } from '../config'
+import type { Logger } from '../lib/logger'
+import { connectDatabase, type Database, redactUrl, urlFromParts, withHost } from './client'
+import { type LocalServer, startLocalServer } from './local-server'
+import { ensureDatabaseExists, runMigrations } from './migrate'
+
+export interface OpenedDatabase {
+  database: Database
+  url: string
+  localServer?: LocalServer
+}
+
+export async function openDatabase(config: Config, log: Logger, options: { allowLocal: boolean }): Promise<OpenedDatabase> {
+  const settings = config.database
+  let url = settings.url
+  let localServer: LocalServer | undefined
+  if (!url && settings.provisionLocal && options.allowLocal) {
+    localServer = await startLocalServer({ dataDir: join(process.cwd(), '.data', 'mysql') })
+    url = `${localServer.url}${settings.name}`
+    log.info('using a local database server (no DATABASE_URL or MYSQL_HOST set)', {
+      kind: localServer.kind,
+      database_url: redactUrl(url),
+    })
+  }
+  url ??= urlFromParts(settings)
+  const readUrl = settings.readHost && !settings.url ? withHost(url, settings.readHost) : undefined
+  if (settings.migrateOnStart) await ensureDatabaseExists(url)
+  const database = connectDatabase({ url, readUrl, poolSize: settings.poolSize })
+  if (settings.migrateOnStart) {
+    await runMigrations(database)
+    log.info('migrations applied', { database_url: redactUrl(url) })
+  }
+  return { database, url, localServer }
+}

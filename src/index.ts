@@ -1,0 +1,56 @@
+/**
+ * Process entry: config → database (+ migrations) → app.listen; graceful shutdown on SIGTERM/SIGINT.
+ */
+import { createApp } from './app'
+import { ConfigError, loadConfig } from './config'
+import { openDatabase } from './db/connect'
+import { NoDatabaseServerError } from './db/local-server'
+import { createLogger, describeError } from './lib/logger'
+
+async function main() {
+  let config: ReturnType<typeof loadConfig>
+  try {
+    config = loadConfig()
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`invalid configuration: ${error.message}`)
+      process.exit(2)
+    }
+    throw error
+  }
+  const log = createLogger({ level: config.logLevel })
+
+  const opened = await openDatabase(config, log, { allowLocal: config.isLocal }).catch(
+    (error: unknown) => {
+      const message = error instanceof NoDatabaseServerError ? error.message : `cannot open the database: ${describeError(error).error_message ?? error}`
+      console.error(message)
+      process.exit(1)
+    },
+  )
+
+  const app = createApp({ config, database: opened.database, log })
+  app.listen({ port: config.port, hostname: '0.0.0.0' })
+  log.info('listening', { port: app.server?.port, env: config.env, docs: `http://localhost:${app.server?.port}/docs` })
+
+  let stopping = false
+  const shutdown = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info('shutting down', { signal })
+    const timer = setTimeout(() => {
+      log.error('shutdown timed out; exiting', { timeout_ms: config.shutdownTimeoutMs })
+      process.exit(1)
+    }, config.shutdownTimeoutMs)
+    // stop() without force waits for in-flight requests and stops accepting new ones.
+    await app.stop(false)
+    await opened.database.close()
+    await opened.localServer?.stop()
+    clearTimeout(timer)
+    log.info('stopped')
+    process.exit(0)
+  }
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
+  process.on('SIGINT', () => void shutdown('SIGINT'))
+}
+
+await main()

@@ -1,0 +1,85 @@
+/**
+ * The errors a service may throw on purpose. Each carries the HTTP status and a stable machine
+ * `code`; the error plugin (src/lib/http.ts) turns them into the one error envelope.
+ */
+
+export interface FieldError {
+  /** JSON pointer-ish path of the failing field, e.g. `/environment_configs/namespace`. */
+  path: string
+  message: string
+}
+
+export class AppError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly errors?: FieldError[],
+  ) {
+    super(message)
+    this.name = 'AppError'
+  }
+}
+
+export const notFound = (what: string, name: string | number) =>
+  new AppError(404, 'NOT_FOUND', `${what} with name ${name} not found`)
+
+export const conflict = (message: string, code = 'CONFLICT') => new AppError(409, code, message)
+
+export const invalid = (errors: FieldError[], message = 'Request validation failed') =>
+  new AppError(422, 'VALIDATION_FAILED', message, errors)
+
+export const badGateway = (dependency: string, message: string) =>
+  new AppError(502, 'DEPENDENCY_FAILED', `${dependency}: ${message}`)
+
+/** The error a driver or pool raises, whether or not drizzle wrapped it in a DrizzleQueryError. */
+function rootCause(error: unknown): unknown {
+  let current = error
+  for (let depth = 0; depth < 5; depth++) {
+    const cause = (current as { cause?: unknown } | null)?.cause
+    if (cause === undefined || cause === null) return current
+    current = cause
+  }
+  return current
+}
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'EPIPE',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_BAD_DB_ERROR',
+  'ER_LOCK_WAIT_TIMEOUT',
+  'ER_QUERY_INTERRUPTED',
+  'ConnectionRefused',
+])
+
+/** True when the database could not be reached or answered "not now" — worth a 503 and a retry. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const cause = rootCause(error) as { code?: unknown; fatal?: unknown; name?: unknown } | null
+  if (cause === null || typeof cause !== 'object') return false
+  if (typeof cause.code === 'string' && UNAVAILABLE_CODES.has(cause.code)) return true
+  if (cause.fatal === true) return true
+  // @planetscale/database raises DatabaseError for HTTP failures of its endpoint.
+  return cause.name === 'DatabaseError' && /fetch|network|5\d\d/i.test(String((cause as Error).message))
+}
+
+/** MySQL's ER_DUP_ENTRY (1062), raised by a unique index. */
+export function isDuplicateKey(error: unknown): boolean {
+  const cause = rootCause(error) as { code?: unknown; errno?: unknown; message?: unknown } | null
+  if (cause === null || typeof cause !== 'object') return false
+  return cause.code === 'ER_DUP_ENTRY' || cause.errno === 1062 || /Duplicate entry/.test(String(cause.message))
+}
+
+/** MySQL's ER_ROW_IS_REFERENCED_2 (1451): a foreign key still points at the row being deleted. */
+export function isStillReferenced(error: unknown): boolean {
+  const cause = rootCause(error) as { code?: unknown; errno?: unknown } | null
+  return cause !== null && typeof cause === 'object' && (cause.errno === 1451 || cause.code === 'ER_ROW_IS_REFERENCED_2')
+}

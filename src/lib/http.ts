@@ -1,0 +1,120 @@
+/**
+ * The HTTP conventions every route shares: the success and error envelopes (compatible with the
+ * original's `{status, message, data}`), their TypeBox schemas for the docs, and the plugin that
+ * turns every thrown error into the error envelope and logs one line per request.
+ */
+import { Elysia, type TSchema, t, ValidationError } from 'elysia'
+import { AppError, type FieldError, isDatabaseUnavailable } from './errors'
+import { describeError, type Logger } from './logger'
+import type { Page } from './pagination'
+
+export const ok = <T>(data: T, message = 'OK') => ({ status: 'SUCCESS' as const, message, data })
+
+export const okPage = <T>(page: Page<T>, message = 'OK') => ({
+  status: 'SUCCESS' as const,
+  message,
+  data: page.items,
+  pagination: { page: page.page, limit: page.limit, total: page.total },
+})
+
+export const Envelope = <T extends TSchema>(data: T, example?: unknown) =>
+  t.Object(
+    { status: t.Literal('SUCCESS'), message: t.String(), data },
+    example === undefined ? {} : { examples: [{ status: 'SUCCESS', message: 'OK', data: example }] },
+  )
+
+export const PageEnvelope = <T extends TSchema>(item: T) =>
+  t.Object({
+    status: t.Literal('SUCCESS'),
+    message: t.String(),
+    data: t.Array(item),
+    pagination: t.Object({ page: t.Integer(), limit: t.Integer(), total: t.Integer() }),
+  })
+
+export const ErrorEnvelope = t.Object(
+  {
+    status: t.Literal('ERROR'),
+    code: t.String({ description: 'Stable machine-readable error code' }),
+    message: t.String(),
+    errors: t.Optional(t.Array(t.Object({ path: t.String(), message: t.String() }))),
+    request_id: t.String(),
+  },
+  {
+    examples: [
+      {
+        status: 'ERROR',
+        code: 'VALIDATION_FAILED',
+        message: 'Request validation failed',
+        errors: [{ path: '/name', message: 'Expected string to match pattern' }],
+        request_id: '7f1c0d7e-3a5b-4a55-9f43-5e2f3c8d1a10',
+      },
+    ],
+  },
+)
+
+/** The error responses a route documents: bad input and a database outage are possible everywhere. */
+export const errorResponses = (...statuses: number[]) =>
+  Object.fromEntries([422, 503, ...statuses].map((status) => [status, ErrorEnvelope]))
+
+function fieldErrors(error: ValidationError): FieldError[] {
+  const seen = new Set<string>()
+  const out: FieldError[] = []
+  for (const issue of error.all) {
+    const path = 'path' in issue && typeof issue.path === 'string' && issue.path !== '' ? issue.path : '/'
+    const message = 'message' in issue && typeof issue.message === 'string' ? issue.message : 'invalid value'
+    // A union reports every branch it tried; one line per field is what a person can act on.
+    if (seen.has(path)) continue
+    seen.add(path)
+    out.push({ path: error.type === 'body' ? path : `${error.type}${path === '/' ? '' : path}`, message })
+  }
+  return out
+}
+
+interface RequestState {
+  id: string
+  startedAt: number
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/
+
+/** Request ids, the error envelope and the access log, for the whole app (global scope). */
+export function httpConventions(log: Logger) {
+  const requests = new WeakMap<Request, RequestState>()
+  const requestId = (request: Request) => requests.get(request)?.id ?? 'unknown'
+
+  return new Elysia({ name: 'http-conventions' })
+    .onRequest(({ request, set }) => {
+      const given = request.headers.get('x-request-id')
+      const id = given && REQUEST_ID.test(given) ? given : crypto.randomUUID()
+      requests.set(request, { id, startedAt: performance.now() })
+      set.headers['x-request-id'] = id
+    })
+    .onError({ as: 'global' }, ({ code, error, set, request }) => {
+      const envelope = (status: number, errorCode: string, message: string, errors?: FieldError[]) => {
+        set.status = status
+        set.headers['content-type'] = 'application/json'
+        set.headers['x-request-id'] = requestId(request)
+        return { status: 'ERROR' as const, code: errorCode, message, ...(errors ? { errors } : {}), request_id: requestId(request) }
+      }
+      if (error instanceof AppError) return envelope(error.status, error.code, error.message, error.errors)
+      if (error instanceof ValidationError) return envelope(422, 'VALIDATION_FAILED', 'Request validation failed', fieldErrors(error))
+      if (code === 'NOT_FOUND') return envelope(404, 'ROUTE_NOT_FOUND', `No route ${request.method} ${new URL(request.url).pathname}`)
+      if (code === 'PARSE') return envelope(400, 'MALFORMED_BODY', 'The request body could not be parsed')
+      if (isDatabaseUnavailable(error)) {
+        log.warn('database unavailable', { request_id: requestId(request), ...describeError(error) })
+        return envelope(503, 'DATABASE_UNAVAILABLE', 'The database is unavailable; retry later')
+      }
+      log.error('unhandled error', { request_id: requestId(request), ...describeError(error) })
+      return envelope(500, 'INTERNAL_ERROR', 'Internal error')
+    })
+    .onAfterResponse({ as: 'global' }, ({ request, set }) => {
+      const state = requests.get(request)
+      log.info('request', {
+        request_id: state?.id,
+        method: request.method,
+        path: new URL(request.url).pathname,
+        status: typeof set.status === 'number' ? set.status : 200,
+        duration_ms: state ? Math.round((performance.now() - state.startedAt) * 100) / 100 : undefined,
+      })
+    })
+}

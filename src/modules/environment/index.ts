@@ -1,0 +1,70 @@
+import { Elysia, status } from 'elysia'
+import type { AppContext } from '../../context'
+import { errorResponses, ok, okPage } from '../../lib/http'
+import { EnvironmentModel } from './model'
+import * as service from './service'
+
+const tags = ['Environment']
+
+export const environmentController = ({ database }: AppContext) =>
+  new Elysia({ name: 'environment', prefix: '/environment' })
+    .post(
+      '',
+      async ({ body }) =>
+        status(201, ok(service.toEnvironment(await service.createEnvironment(database.db, body)), 'Environment created')),
+      {
+        body: EnvironmentModel.createBody,
+        response: { 201: EnvironmentModel.one, ...errorResponses(409) },
+        detail: { tags, summary: 'Create an environment (a deployment target: cluster, namespace, domain)' },
+      },
+    )
+    .get(
+      '',
+      async ({ query }) => {
+        const page = await service.listEnvironments(database.db, query)
+        return okPage({ ...page, items: page.items.map(service.toEnvironment) })
+      },
+      {
+        query: EnvironmentModel.listQuery,
+        response: { 200: EnvironmentModel.page, ...errorResponses() },
+        detail: { tags, summary: 'List environments, ordered by name, paginated' },
+      },
+    )
+    .get(
+      '/:environment_name',
+      async ({ params }) => ok(service.toEnvironment(await service.findEnvironment(database.db, params.environment_name))),
+      {
+        params: EnvironmentModel.params,
+        response: { 200: EnvironmentModel.one, ...errorResponses(404) },
+        detail: { tags, summary: 'Get one environment' },
+      },
+    )
+    .patch(
+      '/:environment_name',
+      async ({ params, body }) =>
+        ok(
+          service.toEnvironment(await service.updateEnvironment(database.db, params.environment_name, body)),
+          'Environment updated',
+        ),
+      {
+        params: EnvironmentModel.params,
+        body: EnvironmentModel.updateBody,
+        response: { 200: EnvironmentModel.one, ...errorResponses(404) },
+        detail: {
+          tags,
+          summary: 'Update an environment: the given config keys are merged into the stored ones',
+        },
+      },
+    )
+    .delete(
+      '/:environment_name',
+      async ({ params }) => {
+        await service.deleteEnvironment(database.db, params.environment_name)
+        return ok({ name: params.environment_name }, 'Environment deleted')
+      },
+      {
+        params: EnvironmentModel.params,
+        response: { 200: EnvironmentModel.deleted, ...errorResponses(404, 409) },
+        detail: { tags, summary: 'Delete an environment (refused with 409 while anything references it)' },
+      },
+    )

@@ -1,0 +1,100 @@
+import { asc, count, eq, like } from 'drizzle-orm'
+import type { Db } from '../../db/client'
+import { type EnvironmentRow, environments } from '../../db/schema'
+import { AppError, conflict, isDuplicateKey, isStillReferenced, notFound } from '../../lib/errors'
+import { escapeLike, type Page, type PageRequest, pageWindow } from '../../lib/pagination'
+import type { EnvironmentModel } from './model'
+
+export function toEnvironment(row: EnvironmentRow): EnvironmentModel.Environment {
+  return {
+    id: row.id,
+    name: row.name,
+    environment_configs: {
+      domain_suffix: row.domainSuffix,
+      cluster_name: row.clusterName,
+      namespace: row.namespace,
+      security_group: row.securityGroup,
+      subnets: row.subnets,
+      ft_redis_url: row.ftRedisUrl,
+      workflow_url: row.workflowUrl,
+      cluster_driver: row.clusterDriver,
+      kube_context: row.kubeContext,
+    },
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  }
+}
+
+function toColumns(configs: EnvironmentModel.PartialConfigs) {
+  return {
+    domainSuffix: configs.domain_suffix,
+    clusterName: configs.cluster_name,
+    namespace: configs.namespace,
+    securityGroup: configs.security_group,
+    subnets: configs.subnets,
+    ftRedisUrl: configs.ft_redis_url,
+    workflowUrl: configs.workflow_url,
+    clusterDriver: configs.cluster_driver,
+    kubeContext: configs.kube_context,
+  }
+}
+
+export async function findEnvironment(db: Db, name: string): Promise<EnvironmentRow> {
+  const [row] = await db.select().from(environments).where(eq(environments.name, name)).limit(1)
+  if (!row) throw notFound('Environment', name)
+  return row
+}
+
+export async function createEnvironment(db: Db, body: EnvironmentModel.CreateBody): Promise<EnvironmentRow> {
+  try {
+    await db.insert(environments).values({
+      name: body.name,
+      ...toColumns(body.environment_configs),
+      domainSuffix: body.environment_configs.domain_suffix,
+      clusterName: body.environment_configs.cluster_name,
+      namespace: body.environment_configs.namespace,
+    })
+  } catch (error) {
+    if (isDuplicateKey(error)) throw conflict(`Environment with name ${body.name} already exists`, 'ALREADY_EXISTS')
+    throw error
+  }
+  return findEnvironment(db, body.name)
+}
+
+export async function listEnvironments(
+  db: Db,
+  query: PageRequest & { name_prefix?: string },
+): Promise<Page<EnvironmentRow>> {
+  const { page, limit, offset } = pageWindow(query)
+  const where = query.name_prefix ? like(environments.name, `${escapeLike(query.name_prefix)}%`) : undefined
+  const [items, [totals]] = await Promise.all([
+    db.select().from(environments).where(where).orderBy(asc(environments.name)).limit(limit).offset(offset),
+    db.select({ total: count() }).from(environments).where(where),
+  ])
+  return { items, total: totals?.total ?? 0, page, limit }
+}
+
+/** Merges the given config keys (flat or under `environment_configs`) into the stored ones. */
+export async function updateEnvironment(db: Db, name: string, body: EnvironmentModel.UpdateBody): Promise<EnvironmentRow> {
+  const { environment_configs: nested, ...flat } = body
+  const changes = Object.fromEntries(
+    Object.entries(toColumns({ ...flat, ...nested })).filter(([, value]) => value !== undefined),
+  )
+  const existing = await findEnvironment(db, name)
+  if (Object.keys(changes).length > 0) {
+    await db.update(environments).set(changes).where(eq(environments.id, existing.id))
+  }
+  return findEnvironment(db, name)
+}
+
+export async function deleteEnvironment(db: Db, name: string): Promise<void> {
+  const existing = await findEnvironment(db, name)
+  try {
+    await db.delete(environments).where(eq(environments.id, existing.id))
+  } catch (error) {
+    if (isStillReferenced(error)) {
+      throw new AppError(409, 'ENVIRONMENT_IN_USE', `Environment ${name} is referenced by existing resources (infra configs or deployments)`)
+    }
+    throw error
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * A fresh database per test file on the server found by preload.ts, migrated, with an app built on it
+ * and every log line captured (so tests can assert that nothing secret was logged).
+ */
+import { afterAll } from 'bun:test'
+import mysql from 'mysql2/promise'
+import { createApp } from '../../src/app'
+import { type Config, loadConfig } from '../../src/config'
+import { connectDatabase, type Database } from '../../src/db/client'
+import { ensureDatabaseExists, runMigrations } from '../../src/db/migrate'
+import { createLogger } from '../../src/lib/logger'
+
+export interface TestContext {
+  config: Config
+  database: Database
+  url: string
+  app: ReturnType<typeof createApp>
+  logs: string[]
+  /** A raw connection to the test database, to check rows without going through the app. */
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>
+  /** Calls the app like an HTTP client would; a JSON body is serialised. */
+  request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<TestResponse>
+}
+
+export interface TestResponse {
+  status: number
+  headers: Headers
+  body: any
+}
+
+let counter = 0
+
+export async function createTestContext(env: Record<string, string> = {}): Promise<TestContext> {
+  const serverUrl = process.env.TEST_DATABASE_SERVER_URL
+  if (!serverUrl) throw new Error('TEST_DATABASE_SERVER_URL is not set: run tests with `bun test` (bunfig.toml preloads the server)')
+  const name = `t_${Date.now().toString(36)}_${process.pid}_${counter++}_${Math.random().toString(36).slice(2, 8)}`
+  const url = new URL(serverUrl)
+  url.pathname = `/${name}`
+  await ensureDatabaseExists(url.toString())
+  const config = loadConfig({ ENV: 'test', ENABLE_OTEL: 'false', DATABASE_URL: url.toString(), ...env })
+  const database = connectDatabase({ url: url.toString(), poolSize: 5 })
+  await runMigrations(database)
+  const logs: string[] = []
+  const log = createLogger({ level: 'debug', write: (line) => logs.push(line) })
+  const app = createApp({ config, database, log })
+  const raw = await mysql.createConnection({ uri: url.toString(), timezone: 'Z' })
+
+  afterAll(async () => {
+    await raw.query(`DROP DATABASE IF EXISTS \`${name}\``)
+    await raw.end()
+    await database.close()
+  })
+
+  return {
+    config,
+    database,
+    url: url.toString(),
+    app,
+    logs,
+    query: async (sql, params) => {
+      const [rows] = await raw.query(sql, params)
+      return rows as never
+    },
+    request: async (method, path, body, headers = {}) => {
+      const init: RequestInit = { method, headers: { ...headers } }
+      if (body !== undefined) {
+        init.body = typeof body === 'string' ? body : JSON.stringify(body)
+        ;(init.headers as Record<string, string>)['content-type'] ??= 'application/json'
+      }
+      const response = await app.handle(new Request(`http://localhost${path}`, init))
+      const text = await response.text()
+      let parsed: unknown = text
+      try {
+        parsed = text === '' ? undefined : JSON.parse(text)
+      } catch {}
+      return { status: response.status, headers: response.headers, body: parsed }
+    },
+  }
+}
