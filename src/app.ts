@@ -6,8 +6,13 @@ import { openapi } from '@elysiajs/openapi'
 import { Elysia } from 'elysia'
 import type { AppContext } from './context'
 import { httpConventions } from './lib/http'
+import { auditController } from './modules/audit'
 import { environmentController } from './modules/environment'
 import { healthController } from './modules/health'
+import { tokenController } from './modules/token'
+import { auditPlugin } from './plugins/audit'
+import { authPlugin } from './plugins/auth'
+import { idempotencyPlugin } from './plugins/idempotency'
 
 const REDOC_PAGE = `<!doctype html>
 <html><head><title>Darwin ML Serve — ReDoc</title><meta charset="utf-8"/>
@@ -19,6 +24,9 @@ export function createApp(context: AppContext) {
   // normalize: false makes additionalProperties: false refuse unknown fields (422) instead of dropping them.
   return new Elysia({ normalize: false })
     .use(httpConventions(context.log))
+    .use(authPlugin({ db: context.database.db, enabled: context.config.auth.enabled, log: context.log }))
+    .use(auditPlugin({ db: context.database.db, log: context.log }))
+    .use(idempotencyPlugin({ db: context.database.db, ttlHours: context.config.idempotencyTtlHours, log: context.log }))
     .use(
       openapi({
         path: '/docs',
@@ -34,7 +42,13 @@ export function createApp(context: AppContext) {
           tags: [
             { name: 'Health', description: 'Liveness and readiness' },
             { name: 'Environment', description: 'Deployment targets: cluster, namespace, domain and network settings' },
+            { name: 'Tokens', description: 'API tokens and their scopes (admin)' },
+            { name: 'Audit', description: 'Who changed what, when (admin)' },
           ],
+          components: {
+            securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API token (see /api/v1/tokens)' } },
+          },
+          security: [{ bearer: [] }],
         },
       }),
     )
@@ -42,7 +56,9 @@ export function createApp(context: AppContext) {
       detail: { hide: true },
     })
     .use(healthController(context))
-    .group('/api/v1', (api) => api.use(environmentController(context)))
+    .group('/api/v1', (api) =>
+      api.use(environmentController(context)).use(tokenController(context)).use(auditController(context)),
+    )
 }
 
 export type App = ReturnType<typeof createApp>

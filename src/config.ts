@@ -150,6 +150,19 @@ export function loadConfig(env: Env = process.env) {
       prefix: str(env, 'ALB_LOGS_PREFIX', 'alb-logs'),
     },
     jobClusterRuntime: str(env, 'JOB_CLUSTER_RUNTIME', ''),
+    auth: {
+      /** Off only by an explicit AUTH_ENABLED=false, and only with ENV=local. */
+      enabled: bool(env, 'AUTH_ENABLED', true),
+      bootstrapAdminUsername: str(env, 'ML_SERVE_BOOTSTRAP_ADMIN_USERNAME', 'admin'),
+      bootstrapAdminToken: optionalStr(env, 'ML_SERVE_BOOTSTRAP_ADMIN_TOKEN'),
+    },
+    idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 1, 24 * 30),
+  }
+  if (!config.auth.enabled && !isLocal) {
+    throw new ConfigError('AUTH_ENABLED', `may be false only with ENV=local (ENV is "${environment}")`)
+  }
+  if (config.auth.bootstrapAdminToken !== undefined && config.auth.bootstrapAdminToken.length < 24) {
+    throw new ConfigError('ML_SERVE_BOOTSTRAP_ADMIN_TOKEN', 'must be at least 24 characters')
   }
   if (config.albLogs.enabled && config.albLogs.bucket === '') {
     throw new ConfigError('ALB_LOGS_BUCKET', 'required when ALB_LOGS_ENABLED is true')

@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from './config'
 import { openDatabase } from './db/connect'
 import { NoDatabaseServerError } from './db/local-server'
 import { createLogger, describeError } from './lib/logger'
+import { ensureBootstrapAdmin } from './modules/token/service'
 
 async function main() {
   let config: ReturnType<typeof loadConfig>
@@ -27,6 +28,17 @@ async function main() {
       process.exit(1)
     },
   )
+
+  if (!config.auth.enabled) {
+    log.warn('AUTHENTICATION IS DISABLED (AUTH_ENABLED=false): anyone who can reach this port can deploy. Allowed only with ENV=local.')
+  }
+  const generatedToken = await ensureBootstrapAdmin(opened.database.db, config.auth.bootstrapAdminUsername, config.auth.bootstrapAdminToken)
+  if (generatedToken) {
+    // Printed once, to the terminal rather than the JSON log stream, on the very first start.
+    console.error(
+      `\nNo API token existed, so an admin token was created for "${config.auth.bootstrapAdminUsername}". It is shown only now:\n\n  ${generatedToken}\n\nUse it as "Authorization: Bearer <token>", or set ML_SERVE_BOOTSTRAP_ADMIN_TOKEN.\n`,
+    )
+  }
 
   const app = createApp({ config, database: opened.database, log })
   app.listen({ port: config.port, hostname: '0.0.0.0' })

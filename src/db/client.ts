@@ -15,6 +15,11 @@ import * as schema from './schema'
 export type Schema = typeof schema
 export type Db = MySqlDatabase<MySqlQueryResultHKT, PreparedQueryHKTBase, Schema>
 
+/** A transaction handed to `db.transaction(async (tx) => …)`. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
+/** Anything that runs queries: the database itself or a transaction. */
+export type Executor = Db | Tx
+
 export type DriverName = 'mysql2' | 'planetscale'
 
 export interface Database {

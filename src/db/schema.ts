@@ -3,7 +3,7 @@
  * Ids are `bigint … autoincrement` (drizzle's `serial()` breaks on MariaDB); timestamps are
  * DATETIME(3) written by the application in UTC, so the server's time zone never matters.
  */
-import { bigint, datetime, mysqlEnum, mysqlTable, varchar } from 'drizzle-orm/mysql-core'
+import { bigint, char, datetime, index, int, json, mysqlEnum, mysqlTable, text, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
 
 export const CLUSTER_DRIVERS = ['kubernetes', 'dcm'] as const
 
@@ -33,3 +33,77 @@ export const environments = mysqlTable('environments', {
 })
 
 export type EnvironmentRow = typeof environments.$inferSelect
+
+// --- Trust: API tokens, audit log, idempotency keys ---
+
+export const TOKEN_SCOPES = ['read', 'write', 'deploy', 'admin'] as const
+export type TokenScope = (typeof TOKEN_SCOPES)[number]
+
+/** Bearer tokens. Only a SHA-256 of the token is stored; the token itself is shown once, at creation. */
+export const apiTokens = mysqlTable('api_tokens', {
+  id: id(),
+  name: varchar('name', { length: 100 }).notNull().unique(),
+  tokenHash: char('token_hash', { length: 64 }).notNull().unique(),
+  /** The first characters of the token, to recognise it in lists without revealing it. */
+  tokenPrefix: varchar('token_prefix', { length: 16 }).notNull(),
+  scopes: json('scopes').$type<TokenScope[]>().notNull(),
+  createdBy: varchar('created_by', { length: 100 }).notNull(),
+  createdAt: createdAt(),
+  expiresAt: datetime('expires_at', { mode: 'date', fsp: 3 }),
+  lastUsedAt: datetime('last_used_at', { mode: 'date', fsp: 3 }),
+  revokedAt: datetime('revoked_at', { mode: 'date', fsp: 3 }),
+})
+export type ApiTokenRow = typeof apiTokens.$inferSelect
+
+export const AUDIT_OUTCOMES = ['success', 'failure'] as const
+
+/** One row per mutation: successes are written in the same transaction as the change. */
+export const auditLog = mysqlTable(
+  'audit_log',
+  {
+    id: id(),
+    at: datetime('at', { mode: 'date', fsp: 3 }).notNull().$defaultFn(() => new Date()),
+    actorTokenId: bigint('actor_token_id', { mode: 'number', unsigned: true }),
+    actorName: varchar('actor_name', { length: 100 }).notNull(),
+    /** The operation, as `METHOD /route/:pattern`. */
+    action: varchar('action', { length: 200 }).notNull(),
+    resourceType: varchar('resource_type', { length: 50 }).notNull(),
+    resourceName: varchar('resource_name', { length: 255 }).notNull(),
+    outcome: mysqlEnum('outcome', AUDIT_OUTCOMES).notNull(),
+    statusCode: int('status_code').notNull(),
+    requestId: varchar('request_id', { length: 128 }).notNull(),
+    /** What changed, without secrets. */
+    summary: json('summary').$type<Record<string, unknown>>().notNull(),
+  },
+  (table) => [
+    index('audit_log_resource').on(table.resourceType, table.resourceName, table.at),
+    index('audit_log_actor').on(table.actorName, table.at),
+    index('audit_log_at').on(table.at),
+  ],
+)
+export type AuditRow = typeof auditLog.$inferSelect
+
+export const IDEMPOTENCY_STATES = ['in_progress', 'done'] as const
+
+/** The first response to a POST carrying an Idempotency-Key, replayed to retries with the same key and body. */
+export const idempotencyKeys = mysqlTable(
+  'idempotency_keys',
+  {
+    id: id(),
+    key: varchar('idempotency_key', { length: 255 }).notNull(),
+    /** Keys are per token: one caller can never replay another's response. */
+    actorTokenId: bigint('actor_token_id', { mode: 'number', unsigned: true }).notNull(),
+    method: varchar('method', { length: 10 }).notNull(),
+    path: varchar('path', { length: 1024 }).notNull(),
+    requestHash: char('request_hash', { length: 64 }).notNull(),
+    state: mysqlEnum('state', IDEMPOTENCY_STATES).notNull(),
+    statusCode: int('status_code'),
+    responseBody: text('response_body'),
+    createdAt: createdAt(),
+    expiresAt: datetime('expires_at', { mode: 'date', fsp: 3 }).notNull(),
+  },
+  (table) => [
+    uniqueIndex('idempotency_keys_actor_key').on(table.actorTokenId, table.key),
+    index('idempotency_keys_expires').on(table.expiresAt),
+  ],
+)

@@ -52,9 +52,12 @@ export const ErrorEnvelope = t.Object(
   },
 )
 
-/** The error responses a route documents: bad input and a database outage are possible everywhere. */
+/**
+ * The error responses an /api route documents: a missing token (401) or scope (403), bad input (422)
+ * and a database outage (503) are possible everywhere; a route adds its own (404, 409, 502…).
+ */
 export const errorResponses = (...statuses: number[]) =>
-  Object.fromEntries([422, 503, ...statuses].map((status) => [status, ErrorEnvelope]))
+  Object.fromEntries([401, 403, 422, 503, ...statuses].map((status) => [status, ErrorEnvelope]))
 
 function fieldErrors(error: ValidationError): FieldError[] {
   const seen = new Set<string>()
@@ -76,11 +79,14 @@ interface RequestState {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/
+const requests = new WeakMap<Request, RequestState>()
+
+/** The id given to (or brought by) this request; also in the `x-request-id` response header. */
+export const requestIdOf = (request: Request) => requests.get(request)?.id ?? 'unknown'
 
 /** Request ids, the error envelope and the access log, for the whole app (global scope). */
 export function httpConventions(log: Logger) {
-  const requests = new WeakMap<Request, RequestState>()
-  const requestId = (request: Request) => requests.get(request)?.id ?? 'unknown'
+  const requestId = requestIdOf
 
   return new Elysia({ name: 'http-conventions' })
     .onRequest(({ request, set }) => {

@@ -160,3 +160,11 @@ describe('environment API — errors', () => {
     expect(response.body).toMatchObject({ status: 'ERROR', code: 'ROUTE_NOT_FOUND' })
   })
 })
+
+describe('environment API — PATCH leaves unnamed fields alone', () => {
+  test('a PATCH that does not name cluster_driver keeps the stored one', async () => {
+    expect((await ctx.request('PATCH', '/api/v1/environment/prod', { cluster_driver: 'dcm' })).status).toBe(200)
+    const response = await ctx.request('PATCH', '/api/v1/environment/prod', { environment_configs: { workflow_url: '' } })
+    expect(response.body.data.environment_configs.cluster_driver).toBe('dcm')
+  })
+})

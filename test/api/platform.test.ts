@@ -42,7 +42,7 @@ describe('health and readiness', () => {
     const ready = await app.handle(new Request('http://localhost/readyz'))
     expect(ready.status).toBe(503)
     expect(await ready.json()).toMatchObject({ status: 'ERROR', code: 'DATABASE_UNAVAILABLE' })
-    const list = await app.handle(new Request('http://localhost/api/v1/environment'))
+    const list = await app.handle(new Request('http://localhost/api/v1/environment', { headers: { authorization: 'Bearer some-token' } }))
     expect(list.status).toBe(503)
     const body = await list.json()
     expect(body).toMatchObject({ status: 'ERROR', code: 'DATABASE_UNAVAILABLE' })
@@ -56,7 +56,10 @@ describe('request ids and the access log', () => {
   test('every response carries x-request-id; a sane one from the client is kept', async () => {
     const generated = await fetch(`${base}/healthcheck`)
     expect(generated.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
-    const kept = await fetch(`${base}/api/v1/environment/none`, { headers: { 'x-request-id': 'ci-run-42' } })
+    const kept = await fetch(`${base}/api/v1/environment/none`, {
+      headers: { 'x-request-id': 'ci-run-42', authorization: `Bearer ${ctx.adminToken}` },
+    })
+    expect(kept.status).toBe(404)
     expect(kept.headers.get('x-request-id')).toBe('ci-run-42')
     expect(((await kept.json()) as { request_id: string }).request_id).toBe('ci-run-42')
     const hostile = await fetch(`${base}/healthcheck`, { headers: { 'x-request-id': 'a b"c' } })

@@ -8,7 +8,9 @@ import { createApp } from '../../src/app'
 import { type Config, loadConfig } from '../../src/config'
 import { connectDatabase, type Database } from '../../src/db/client'
 import { ensureDatabaseExists, runMigrations } from '../../src/db/migrate'
+import type { TokenScope } from '../../src/db/schema'
 import { createLogger } from '../../src/lib/logger'
+import { ensureBootstrapAdmin } from '../../src/modules/token/service'
 
 export interface TestContext {
   config: Config
@@ -18,6 +20,10 @@ export interface TestContext {
   logs: string[]
   /** A raw connection to the test database, to check rows without going through the app. */
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>
+  /** The admin token every `request` sends unless its headers name another `authorization` ('' for none). */
+  adminToken: string
+  /** Creates a token with these scopes (through the API) and returns its value. */
+  createToken(scopes: TokenScope[], name?: string): Promise<string>
   /** Calls the app like an HTTP client would; a JSON body is serialised. */
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<TestResponse>
 }
@@ -40,6 +46,8 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
   const config = loadConfig({ ENV: 'test', ENABLE_OTEL: 'false', DATABASE_URL: url.toString(), ...env })
   const database = connectDatabase({ url: url.toString(), poolSize: 5 })
   await runMigrations(database)
+  const adminToken = `test-admin-token-${crypto.randomUUID()}`
+  await ensureBootstrapAdmin(database.db, 'admin', adminToken)
   const logs: string[] = []
   const log = createLogger({ level: 'debug', write: (line) => logs.push(line) })
   const app = createApp({ config, database, log })
@@ -61,19 +69,29 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
       const [rows] = await raw.query(sql, params)
       return rows as never
     },
-    request: async (method, path, body, headers = {}) => {
-      const init: RequestInit = { method, headers: { ...headers } }
-      if (body !== undefined) {
-        init.body = typeof body === 'string' ? body : JSON.stringify(body)
-        ;(init.headers as Record<string, string>)['content-type'] ??= 'application/json'
-      }
-      const response = await app.handle(new Request(`http://localhost${path}`, init))
-      const text = await response.text()
-      let parsed: unknown = text
-      try {
-        parsed = text === '' ? undefined : JSON.parse(text)
-      } catch {}
-      return { status: response.status, headers: response.headers, body: parsed }
+    adminToken,
+    createToken: async (scopes, name = `token-${crypto.randomUUID().slice(0, 8)}`) => {
+      const response = await request('POST', '/api/v1/tokens', { name, scopes })
+      if (response.status !== 201) throw new Error(`creating a token failed: ${JSON.stringify(response.body)}`)
+      return response.body.data.token as string
     },
+    request: (method, path, body, headers) => request(method, path, body, headers),
+  }
+
+  async function request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<TestResponse> {
+    const withAuth: Record<string, string> = { authorization: `Bearer ${adminToken}`, ...headers }
+    if (withAuth.authorization === '') delete withAuth.authorization
+    const init: RequestInit = { method, headers: withAuth }
+    if (body !== undefined) {
+      init.body = typeof body === 'string' ? body : JSON.stringify(body)
+      withAuth['content-type'] ??= 'application/json'
+    }
+    const response = await app.handle(new Request(`http://localhost${path}`, init))
+    const text = await response.text()
+    let parsed: unknown = text
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text)
+    } catch {}
+    return { status: response.status, headers: response.headers, body: parsed }
   }
 }

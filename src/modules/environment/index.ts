@@ -1,6 +1,7 @@
 import { Elysia, status } from 'elysia'
 import type { AppContext } from '../../context'
 import { errorResponses, ok, okPage } from '../../lib/http'
+import { auditContextOf } from '../../plugins/audit'
 import { EnvironmentModel } from './model'
 import * as service from './service'
 
@@ -10,8 +11,11 @@ export const environmentController = ({ database }: AppContext) =>
   new Elysia({ name: 'environment', prefix: '/environment' })
     .post(
       '',
-      async ({ body }) =>
-        status(201, ok(service.toEnvironment(await service.createEnvironment(database.db, body)), 'Environment created')),
+      async ({ body, request, route }) =>
+        status(
+          201,
+          ok(service.toEnvironment(await service.createEnvironment(database.db, auditContextOf(request, route), body)), 'Environment created'),
+        ),
       {
         body: EnvironmentModel.createBody,
         response: { 201: EnvironmentModel.one, ...errorResponses(409) },
@@ -41,9 +45,11 @@ export const environmentController = ({ database }: AppContext) =>
     )
     .patch(
       '/:environment_name',
-      async ({ params, body }) =>
+      async ({ params, body, request, route }) =>
         ok(
-          service.toEnvironment(await service.updateEnvironment(database.db, params.environment_name, body)),
+          service.toEnvironment(
+            await service.updateEnvironment(database.db, auditContextOf(request, route), params.environment_name, body),
+          ),
           'Environment updated',
         ),
       {
@@ -58,8 +64,8 @@ export const environmentController = ({ database }: AppContext) =>
     )
     .delete(
       '/:environment_name',
-      async ({ params }) => {
-        await service.deleteEnvironment(database.db, params.environment_name)
+      async ({ params, request, route }) => {
+        await service.deleteEnvironment(database.db, auditContextOf(request, route), params.environment_name)
         return ok({ name: params.environment_name }, 'Environment deleted')
       },
       {

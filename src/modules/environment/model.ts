@@ -1,4 +1,5 @@
 import { t } from 'elysia'
+import { StringEnum } from '../../lib/schema'
 import { CLUSTER_DRIVERS } from '../../db/schema'
 import { Envelope, PageEnvelope } from '../../lib/http'
 import { PageQuery } from '../../lib/pagination'
@@ -27,7 +28,7 @@ const configFields = {
   subnets: t.String({ maxLength: 1024, description: 'AWS subnets for the ALB, comma-separated; defaults to empty' }),
   ft_redis_url: t.String({ maxLength: 1024, description: 'Feature-store Redis URL; may be empty' }),
   workflow_url: t.String({ maxLength: 1024, description: 'Workflow service URL; may be empty' }),
-  cluster_driver: t.UnionEnum(CLUSTER_DRIVERS, {
+  cluster_driver: StringEnum(CLUSTER_DRIVERS, {
     description: 'How manifests reach the cluster: the Kubernetes API directly, or DCM. Default kubernetes',
   }),
   kube_context: t.String({ maxLength: 253, description: 'kubeconfig context for the kubernetes driver; empty = in-cluster or current' }),

@@ -1,5 +1,6 @@
 import { asc, count, eq, like } from 'drizzle-orm'
 import type { Db } from '../../db/client'
+import { type AuditContext, recordAudit } from '../audit/service'
 import { type EnvironmentRow, environments } from '../../db/schema'
 import { AppError, conflict, isDuplicateKey, isStillReferenced, notFound } from '../../lib/errors'
 import { escapeLike, type Page, type PageRequest, pageWindow } from '../../lib/pagination'
@@ -45,14 +46,17 @@ export async function findEnvironment(db: Db, name: string): Promise<Environment
   return row
 }
 
-export async function createEnvironment(db: Db, body: EnvironmentModel.CreateBody): Promise<EnvironmentRow> {
+export async function createEnvironment(db: Db, audit: AuditContext, body: EnvironmentModel.CreateBody): Promise<EnvironmentRow> {
   try {
-    await db.insert(environments).values({
-      name: body.name,
-      ...toColumns(body.environment_configs),
-      domainSuffix: body.environment_configs.domain_suffix,
-      clusterName: body.environment_configs.cluster_name,
-      namespace: body.environment_configs.namespace,
+    await db.transaction(async (tx) => {
+      await tx.insert(environments).values({
+        name: body.name,
+        ...toColumns(body.environment_configs),
+        domainSuffix: body.environment_configs.domain_suffix,
+        clusterName: body.environment_configs.cluster_name,
+        namespace: body.environment_configs.namespace,
+      })
+      await recordAudit(tx, audit, { resourceType: 'environment', resourceName: body.name, statusCode: 201, summary: { environment_configs: body.environment_configs } })
     })
   } catch (error) {
     if (isDuplicateKey(error)) throw conflict(`Environment with name ${body.name} already exists`, 'ALREADY_EXISTS')
@@ -75,22 +79,30 @@ export async function listEnvironments(
 }
 
 /** Merges the given config keys (flat or under `environment_configs`) into the stored ones. */
-export async function updateEnvironment(db: Db, name: string, body: EnvironmentModel.UpdateBody): Promise<EnvironmentRow> {
+export async function updateEnvironment(
+  db: Db,
+  audit: AuditContext,
+  name: string,
+  body: EnvironmentModel.UpdateBody,
+): Promise<EnvironmentRow> {
   const { environment_configs: nested, ...flat } = body
-  const changes = Object.fromEntries(
-    Object.entries(toColumns({ ...flat, ...nested })).filter(([, value]) => value !== undefined),
-  )
+  const given = { ...flat, ...nested }
+  const changes = Object.fromEntries(Object.entries(toColumns(given)).filter(([, value]) => value !== undefined))
   const existing = await findEnvironment(db, name)
-  if (Object.keys(changes).length > 0) {
-    await db.update(environments).set(changes).where(eq(environments.id, existing.id))
-  }
+  await db.transaction(async (tx) => {
+    if (Object.keys(changes).length > 0) await tx.update(environments).set(changes).where(eq(environments.id, existing.id))
+    await recordAudit(tx, audit, { resourceType: 'environment', resourceName: name, statusCode: 200, summary: { environment_configs: given } })
+  })
   return findEnvironment(db, name)
 }
 
-export async function deleteEnvironment(db: Db, name: string): Promise<void> {
+export async function deleteEnvironment(db: Db, audit: AuditContext, name: string): Promise<void> {
   const existing = await findEnvironment(db, name)
   try {
-    await db.delete(environments).where(eq(environments.id, existing.id))
+    await db.transaction(async (tx) => {
+      await tx.delete(environments).where(eq(environments.id, existing.id))
+      await recordAudit(tx, audit, { resourceType: 'environment', resourceName: name, statusCode: 200 })
+    })
   } catch (error) {
     if (isStillReferenced(error)) {
       throw new AppError(409, 'ENVIRONMENT_IN_USE', `Environment ${name} is referenced by existing resources (infra configs or deployments)`)

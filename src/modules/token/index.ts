@@ -1,0 +1,45 @@
+import { Elysia, status } from 'elysia'
+import type { AppContext } from '../../context'
+import { errorResponses, ok, okPage } from '../../lib/http'
+import { auditContextOf } from '../../plugins/audit'
+import { TokenModel } from './model'
+import * as service from './service'
+
+const tags = ['Tokens']
+
+export const tokenController = ({ database }: AppContext) =>
+  new Elysia({ name: 'token', prefix: '/tokens' })
+    .post(
+      '',
+      async ({ body, request, route }) => {
+        const { row, token } = await service.createToken(database.db, auditContextOf(request, route), body)
+        return status(201, ok({ ...service.toToken(row), token }, 'Token created; it is shown only once'))
+      },
+      {
+        body: TokenModel.createBody,
+        response: { 201: TokenModel.created, ...errorResponses(409) },
+        detail: { tags, summary: 'Create an API token (admin); the token is shown only in this response' },
+      },
+    )
+    .get(
+      '',
+      async ({ query }) => {
+        const page = await service.listTokens(database.db, query)
+        return okPage({ ...page, items: page.items.map(service.toToken) })
+      },
+      {
+        query: TokenModel.listQuery,
+        response: { 200: TokenModel.page, ...errorResponses() },
+        detail: { tags, summary: 'List API tokens (admin); never shows token values' },
+      },
+    )
+    .delete(
+      '/:token_id',
+      async ({ params, request, route }) =>
+        ok(service.toToken(await service.revokeToken(database.db, auditContextOf(request, route), params.token_id)), 'Token revoked'),
+      {
+        params: TokenModel.params,
+        response: { 200: TokenModel.one, ...errorResponses(404) },
+        detail: { tags, summary: 'Revoke an API token (admin); idempotent' },
+      },
+    )
