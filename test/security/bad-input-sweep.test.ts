@@ -1,0 +1,104 @@
+/**
+ * A bad-input sweep over every operation in /docs/json: hostile path segments, wrong types, missing
+ * and extra fields, huge strings, unicode, SQL and YAML metacharacters. Never a 5xx, and no resource
+ * table changes (the audit log, which records refused attempts, and the idempotency keys are left out).
+ */
+import { describe, expect, test } from 'bun:test'
+import { createTestContext } from '../support/context'
+import { environmentBody } from '../support/fixtures'
+
+const ctx = await createTestContext()
+await ctx.request('POST', '/api/v1/environment', environmentBody('prod'))
+
+interface JsonSchema {
+  type?: string | string[]
+  properties?: Record<string, JsonSchema>
+  required?: string[]
+  items?: JsonSchema
+  anyOf?: JsonSchema[]
+}
+interface Operation {
+  parameters?: { in: string; name: string; schema?: JsonSchema }[]
+  requestBody?: { content?: Record<string, { schema?: JsonSchema }> }
+}
+
+const HOSTILE_STRINGS = [
+  '..',
+  '../../etc/passwd',
+  '%2e%2e%2f',
+  'a%00b',
+  "' OR '1'='1' -- ",
+  '"; DROP TABLE environments; --',
+  '{{ .Values.secret }}',
+  '*anchor',
+  '&anchor x',
+  '!!python/object:os.system',
+  'key: value\nother: [1, 2',
+  'ünïcødé-🚀',
+  '\u202e\u0000',
+  'x'.repeat(10_000),
+  '',
+  ' ',
+]
+const WRONG_VALUES: unknown[] = [null, 12345, -1, 1.5, true, [], {}, ['a'], 'x'.repeat(70_000)]
+
+/** Variants of a body, each invalid somewhere: wrong root types, each field removed or replaced. */
+function badBodies(schema: JsonSchema | undefined): unknown[] {
+  const bodies: unknown[] = [undefined, null, [], 'text', 42, { unexpected_field: true }]
+  if (!schema?.properties) return bodies
+  const fields = Object.keys(schema.properties)
+  const base: Record<string, unknown> = Object.fromEntries(fields.map((f) => [f, 'x']))
+  for (const field of fields) {
+    const { [field]: _removed, ...without } = base
+    bodies.push(without)
+    for (const value of [...WRONG_VALUES, ...HOSTILE_STRINGS.slice(0, 8)]) bodies.push({ ...base, [field]: value, unexpected_field: 1 })
+  }
+  return bodies
+}
+
+const spec = (await ctx.request('GET', '/docs/json')).body as { paths: Record<string, Record<string, Operation>> }
+
+async function checksums() {
+  const tables = await ctx.query<{ name: string }>(
+    "select table_name as name from information_schema.tables where table_schema = database() and table_name not in ('audit_log', 'idempotency_keys', '__drizzle_migrations')",
+  )
+  const sums: Record<string, unknown> = {}
+  for (const { name } of tables) {
+    const [row] = await ctx.query<{ Checksum: unknown }>(`checksum table \`${name}\``)
+    sums[name] = row?.Checksum
+  }
+  return sums
+}
+
+describe('bad-input sweep over every documented operation', () => {
+  test('no 5xx and no change to any resource table', async () => {
+    const before = await checksums()
+    let sent = 0
+    const serverErrors: string[] = []
+    for (const [path, methods] of Object.entries(spec.paths)) {
+      if (!path.startsWith('/api/')) continue
+      for (const [method, operation] of Object.entries(methods)) {
+        const pathParams = (operation.parameters ?? []).filter((p) => p.in === 'path').map((p) => p.name)
+        const queryParams = (operation.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name)
+        const schema = operation.requestBody?.content?.['application/json']?.schema
+        const fill = (value: string) => pathParams.reduce((p, name) => p.replace(`{${name}}`, encodeURIComponent(value)), path)
+        // A real resource too, with bad bodies — except for DELETE, where that would be a valid call.
+        const segments = HOSTILE_STRINGS.filter((s) => s !== '').concat(method === 'delete' ? [] : ['prod'])
+        const targets = pathParams.length > 0 ? segments.map(fill) : [path]
+        const bodies = ['get', 'delete'].includes(method) ? [undefined] : badBodies(schema)
+        for (const target of targets) {
+          for (const body of bodies) {
+            const query = queryParams.length > 0 ? `?${queryParams.map((q) => `${q}=${encodeURIComponent("'\u0000{{")}`).join('&')}` : ''
+            const response = await ctx.request(method.toUpperCase(), `${target}${query}`, body)
+            sent++
+            if (response.status >= 500) serverErrors.push(`${method.toUpperCase()} ${target.slice(0, 80)} → ${response.status} ${JSON.stringify(response.body).slice(0, 200)}`)
+          }
+        }
+      }
+    }
+    console.log(`bad-input sweep: ${sent} requests over ${Object.keys(spec.paths).length} paths, ${serverErrors.length} 5xx`)
+    expect(serverErrors).toEqual([])
+    expect(await checksums()).toEqual(before)
+    expect(sent).toBeGreaterThan(500)
+  }, 300_000)
+})
