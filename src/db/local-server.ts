@@ -46,7 +46,7 @@ async function dockerEngineAnswers(): Promise<boolean> {
   }
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer()
     server.once('error', reject)
@@ -108,7 +108,7 @@ function initialiseDataDir(binary: string, dataDir: string, logFile: string) {
   if (result.exitCode !== 0) throw new Error(`initialising ${dataDir} failed; see ${logFile}`)
 }
 
-async function startProcess(binary: string, baseDir: string): Promise<LocalServer> {
+async function startProcess(binary: string, baseDir: string, fixedPort?: number): Promise<LocalServer> {
   const dataDir = join(baseDir, 'data')
   const portFile = join(baseDir, 'port')
   const pidFile = join(baseDir, 'mysqld.pid')
@@ -127,7 +127,7 @@ async function startProcess(binary: string, baseDir: string): Promise<LocalServe
   }
 
   if (!existsSync(join(dataDir, 'mysql'))) initialiseDataDir(binary, dataDir, `${logFile}.init`)
-  const port = await freePort()
+  const port = fixedPort ?? (await freePort())
   const asRoot = process.getuid?.() === 0 ? ['--user=root'] : []
   const child = spawn(
     [
@@ -169,7 +169,12 @@ async function startProcess(binary: string, baseDir: string): Promise<LocalServe
  * Finds or starts a local server. `dataDir` holds a mariadbd/mysqld's files (kept between runs
  * for `bun run dev`, a temporary folder for tests).
  */
-export async function startLocalServer(options: { dataDir: string; preferContainer?: boolean }): Promise<LocalServer> {
+export async function startLocalServer(options: {
+  dataDir: string
+  preferContainer?: boolean
+  /** Listen on this port (a restarted server keeps its clients' URL); default: a free one. */
+  port?: number
+}): Promise<LocalServer> {
   if ((options.preferContainer ?? true) && (await dockerEngineAnswers())) return startContainer()
   const binary = findBinary(['mariadbd', 'mysqld'])
   if (!binary) {
@@ -177,5 +182,5 @@ export async function startLocalServer(options: { dataDir: string; preferContain
       'No database: set DATABASE_URL, start a Docker engine, or install MariaDB (apt-get install mariadb-server / brew install mariadb).',
     )
   }
-  return startProcess(binary, resolve(options.dataDir))
+  return startProcess(binary, resolve(options.dataDir), options.port)
 }
