@@ -14,8 +14,6 @@ export interface LocalServer {
   url: string
   kind: 'container' | 'mariadbd' | 'mysqld' | 'reused'
   stop(): Promise<void>
-  /** Synchronous hard stop, for process 'exit' handlers. */
-  kill(): void
 }
 
 export class NoDatabaseServerError extends Error {}
@@ -86,7 +84,6 @@ async function startContainer(): Promise<LocalServer> {
     url: `mysql://root:root@${container.getHost()}:${container.getPort()}/`,
     kind: 'container',
     stop: async () => void (await container.stop()),
-    kill: () => {},
   }
 }
 
@@ -120,7 +117,7 @@ async function startProcess(binary: string, baseDir: string, fixedPort?: number)
     const url = `mysql://root@127.0.0.1:${readFileSync(portFile, 'utf8').trim()}/`
     try {
       await waitUntilAccepting(url, undefined, logFile, 500)
-      return { url, kind: 'reused', stop: async () => {}, kill: () => {} }
+      return { url, kind: 'reused', stop: async () => {} }
     } catch {
       rmSync(pidFile, { force: true })
     }
@@ -146,6 +143,7 @@ async function startProcess(binary: string, baseDir: string, fixedPort?: number)
     ],
     { stdout: Bun.file(logFile), stderr: Bun.file(logFile) },
   )
+  watchParent(child.pid)
   const url = `mysql://root@127.0.0.1:${port}/`
   await waitUntilAccepting(url, child, logFile)
   writeFileSync(portFile, String(port))
@@ -158,11 +156,18 @@ async function startProcess(binary: string, baseDir: string, fixedPort?: number)
       await child.exited
       rmSync(portFile, { force: true })
     },
-    kill: () => {
-      child.kill('SIGKILL')
-      rmSync(portFile, { force: true })
-    },
   }
+}
+
+/**
+ * A server of ours must not outlive us, even when we die without running exit handlers (a killed
+ * test run, a crashed dev server): a detached shell polls our pid and kills the server after us.
+ */
+function watchParent(serverPid: number) {
+  const watcher = spawn(['sh', '-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${serverPid} 2>/dev/null`], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+  })
+  watcher.unref()
 }
 
 /**

@@ -3,6 +3,7 @@
  * set, else a container when a Docker engine answers, else a throwaway mariadbd/mysqld in a temp
  * folder — and publishes its root URL for test/support/context.ts. No SQLite stand-in.
  */
+import { afterAll } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,8 +18,9 @@ if (!process.env.TEST_DATABASE_SERVER_URL) {
     const dataDir = mkdtempSync(join(tmpdir(), 'darwin-ml-serve-test-db-'))
     const server = await startLocalServer({ dataDir })
     process.env.TEST_DATABASE_SERVER_URL = server.url
-    process.on('exit', () => {
-      server.kill()
+    // Hooks in a preload file are global: this runs once, after the last test file.
+    afterAll(async () => {
+      await server.stop()
       rmSync(dataDir, { recursive: true, force: true })
     })
   }
