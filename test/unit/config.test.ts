@@ -8,7 +8,7 @@ describe('configuration', () => {
     expect(config.port).toBe(8007)
     expect(config.database).toMatchObject({ host: 'localhost', name: 'darwin_ml_serve', username: 'root', password: 'password', provisionLocal: true })
     expect(config.dcmUrl).toBe('http://localhost:8080')
-    expect(config.artifactBuilder).toEqual({ url: 'http://localhost:8081', publicUrl: 'http://localhost/artifact-builder' })
+    expect(config.artifactBuilder).toEqual({ url: 'http://localhost:8081', publicUrl: 'http://localhost/artifact-builder', timeoutMs: 10_000, pollIntervalMs: 2_000 })
     expect(config.telemetry).toEqual({ enabled: false, serviceName: 'darwin-ml-serve', otlpEndpoint: 'http://localhost:4318' })
     expect(config.kubeIngressClass).toBe('alb')
     expect(config.registry).toEqual({ containerRegistry: 'docker.io', imageRepository: 'darwin', imageTag: 'latest' })
