@@ -37,6 +37,8 @@ describe('configuration', () => {
     [{ HEALTHCHECK_PATH: 'health' }, 'HEALTHCHECK_PATH'],
     [{ ALB_LOGS_ENABLED: 'true' }, 'ALB_LOGS_BUCKET'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ ARTIFACT_BUILDER_TIMEOUT_MS: '10s' }, 'ARTIFACT_BUILDER_TIMEOUT_MS'],
+    [{ ARTIFACT_POLL_INTERVAL_MS: '0' }, 'ARTIFACT_POLL_INTERVAL_MS'],
   ])('a bad value stops with a line naming the variable: %p', (env, variable) => {
     let error: unknown
     try {
