@@ -4,7 +4,7 @@
  * never poll the same build at once; the state lives in the database, so a restarted (or another)
  * poller carries on where this one stopped.
  */
-import { and, asc, eq, inArray, isNotNull, isNull, lte, or, sql } from 'drizzle-orm'
+import { and, asc, inArray, isNotNull, isNull, lte, or, sql } from 'drizzle-orm'
 import { artifacts, PENDING_ARTIFACT_STATUSES, serves } from '../../db/schema'
 import { describeError } from '../../lib/logger'
 import { type ArtifactDeps, refreshBuild } from './service'
@@ -31,14 +31,14 @@ export function createArtifactPoller(deps: ArtifactDeps, options: ArtifactPoller
   let timer: ReturnType<typeof setInterval> | undefined
   let running: Promise<number> | undefined
 
+  /** Locks artifact rows only (no join): a lock on the serve row would hold up changes to the serve. */
   async function claimDue() {
     const now = new Date()
     const dueBefore = new Date(now.getTime() - options.intervalMs)
     return db.transaction(async (tx) => {
       const due = await tx
-        .select({ artifact: artifacts, serveName: serves.name })
+        .select()
         .from(artifacts)
-        .innerJoin(serves, eq(serves.id, artifacts.serveId))
         .where(
           and(
             inArray(artifacts.status, [...PENDING_ARTIFACT_STATUSES]),
@@ -54,7 +54,7 @@ export function createArtifactPoller(deps: ArtifactDeps, options: ArtifactPoller
           .update(artifacts)
           // Bookkeeping only: updated_at keeps meaning "the artifact changed".
           .set({ statusCheckedAt: now, updatedAt: sql`${artifacts.updatedAt}` })
-          .where(inArray(artifacts.id, due.map(({ artifact }) => artifact.id)))
+          .where(inArray(artifacts.id, due.map((artifact) => artifact.id)))
       }
       return due
     })
@@ -62,7 +62,15 @@ export function createArtifactPoller(deps: ArtifactDeps, options: ArtifactPoller
 
   async function tick(): Promise<number> {
     const claimed = await claimDue()
-    for (const { artifact, serveName } of claimed) {
+    if (claimed.length === 0) return 0
+    const names = await db
+      .select({ id: serves.id, name: serves.name })
+      .from(serves)
+      .where(inArray(serves.id, [...new Set(claimed.map((artifact) => artifact.serveId))]))
+    const serveNames = new Map(names.map(({ id, name }) => [id, name]))
+    for (const artifact of claimed) {
+      const serveName = serveNames.get(artifact.serveId)
+      if (serveName === undefined) continue // the serve was deleted, with its artifacts, meanwhile
       try {
         await refreshBuild(deps, artifact, serveName)
       } catch (error) {

@@ -118,6 +118,7 @@ export async function createArtifact(deps: ArtifactDeps, audit: AuditContext, bo
             status: 'queued',
           })
           .$returningId()
+        if (!inserted) throw new Error('inserting an artifact returned no id')
         await record(tx)
         const started = await startBuild(builder, {
           appName: serve.name,
@@ -131,7 +132,7 @@ export async function createArtifact(deps: ArtifactDeps, audit: AuditContext, bo
         await tx
           .update(artifacts)
           .set({ builderTaskId: started.taskId, logsUrl: started.logsUrl, statusCheckedAt: new Date() })
-          .where(eq(artifacts.id, inserted?.id ?? 0))
+          .where(eq(artifacts.id, inserted.id))
       })
       deps.log.info('artifact build started', { serve: serve.name, version: body.version })
     }

@@ -25,25 +25,19 @@ export interface InfraConfigHooks {
 export const noInfraConfigHooks: InfraConfigHooks = { onInfraConfigChanged: async () => {} }
 
 /** The config given in a body, in the seed's flat shape, with the body path of each field for errors. */
-type GivenConfig<T extends 'create' | 'update'> =
-  | {
-      kind: 'api'
-      value: T extends 'create' ? InfraConfigModel.ApiServeInfraConfig | Omit<ApiConfig, 'target_cpu_utilization' | 'additional_hosts'> : InfraConfigModel.PartialApiServeInfraConfig
-      pathOf(field: keyof ApiConfig): string
-    }
-  | { kind: 'workflow'; value: T extends 'create' ? WorkflowConfig : InfraConfigModel.PartialWorkflowServeConfig }
+type GivenConfig =
+  | { kind: 'api'; value: InfraConfigModel.PartialApiServeInfraConfig; pathOf(field: keyof ApiConfig): string }
+  | { kind: 'workflow'; value: InfraConfigModel.PartialWorkflowServeConfig }
 
 const WORKFLOW_PATH = '/workflow_serve_config'
 
-function givenConfig(serve: ServeRow, body: InfraConfigModel.CreateBody): GivenConfig<'create'>
-function givenConfig(serve: ServeRow, body: InfraConfigModel.UpdateBody): GivenConfig<'update'>
-function givenConfig(serve: ServeRow, body: InfraConfigModel.CreateBody | InfraConfigModel.UpdateBody): GivenConfig<'create' | 'update'> {
+function givenConfig(serve: ServeRow, body: InfraConfigModel.CreateBody | InfraConfigModel.UpdateBody): GivenConfig {
   const given = (['api_serve_infra_config', 'api_serve_config', 'workflow_serve_config'] as const).filter((key) => body[key] !== undefined)
   const expected = serve.type === 'api' ? 'api_serve_infra_config (or api_serve_config)' : 'workflow_serve_config'
-  if (given.length !== 1) {
+  const [key] = given
+  if (key === undefined || given.length > 1) {
     throw invalid([{ path: '/', message: `give exactly one of api_serve_infra_config, api_serve_config, workflow_serve_config (this ${serve.type} serve takes ${expected})` }])
   }
-  const key = given[0] as (typeof given)[number]
   if ((key === 'workflow_serve_config') !== (serve.type === 'workflow')) {
     throw invalid([{ path: `/${key}`, message: `serve ${serve.name} is a ${serve.type} serve: give ${expected}` }], `Wrong config kind for a ${serve.type} serve`)
   }
@@ -52,7 +46,7 @@ function givenConfig(serve: ServeRow, body: InfraConfigModel.CreateBody | InfraC
     const { fast_api_config, ...top } = body.api_serve_config
     return {
       kind: 'api',
-      value: { ...top, ...fast_api_config } as InfraConfigModel.PartialApiServeInfraConfig,
+      value: { ...top, ...fast_api_config },
       pathOf: (field) => (field === 'backend_type' || field === 'additional_hosts' ? `/api_serve_config/${field}` : `/api_serve_config/fast_api_config/${field}`),
     }
   }
@@ -177,13 +171,15 @@ export async function createInfraConfig(
   const environment = await findEnvironment(db, envName)
   const given = givenConfig(serve, body)
   let columns: ReturnType<typeof toColumns>
+  // The create schema requires every field but the defaulted ones, in both api forms.
   if (given.kind === 'api') {
-    const config: ApiConfig = { target_cpu_utilization: DEFAULT_TARGET_CPU_UTILIZATION, additional_hosts: [], ...given.value }
+    const config = { target_cpu_utilization: DEFAULT_TARGET_CPU_UTILIZATION, additional_hosts: [], ...given.value } as ApiConfig
     checkApiConfig(config, given.pathOf)
     columns = toColumns({ kind: 'api', value: config })
   } else {
-    checkWorkflowConfig(given.value)
-    columns = toColumns({ kind: 'workflow', value: given.value })
+    const config = given.value as WorkflowConfig
+    checkWorkflowConfig(config)
+    columns = toColumns({ kind: 'workflow', value: config })
   }
   try {
     await db.transaction(async (tx) => {
