@@ -6,9 +6,12 @@ import { openapi } from '@elysiajs/openapi'
 import { Elysia } from 'elysia'
 import type { AppContext } from './context'
 import { httpConventions } from './lib/http'
+import { artifactController } from './modules/artifact'
 import { auditController } from './modules/audit'
 import { environmentController } from './modules/environment'
 import { healthController } from './modules/health'
+import { infraConfigController } from './modules/infra-config'
+import { serveController } from './modules/serve'
 import { tokenController } from './modules/token'
 import { auditPlugin } from './plugins/audit'
 import { authPlugin } from './plugins/auth'
@@ -42,6 +45,9 @@ export function createApp(context: AppContext) {
           tags: [
             { name: 'Health', description: 'Liveness and readiness' },
             { name: 'Environment', description: 'Deployment targets: cluster, namespace, domain and network settings' },
+            { name: 'Serve', description: 'Model services: name, type (api or workflow), description, space' },
+            { name: 'Infra config', description: "A serve's resources per environment: backend, cores, memory, replicas, node capacity" },
+            { name: 'Artifact', description: 'Deployable images of a serve: built from git by the Artifact Builder, or registered prebuilt' },
             { name: 'Tokens', description: 'API tokens and their scopes (admin)' },
             { name: 'Audit', description: 'Who changed what, when (admin)' },
           ],
@@ -57,7 +63,13 @@ export function createApp(context: AppContext) {
     })
     .use(healthController(context))
     .group('/api/v1', (api) =>
-      api.use(environmentController(context)).use(tokenController(context)).use(auditController(context)),
+      api
+        .use(environmentController(context))
+        .use(serveController(context))
+        .use(infraConfigController(context))
+        .use(artifactController(context))
+        .use(tokenController(context))
+        .use(auditController(context)),
     )
 }
 

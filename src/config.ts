@@ -115,6 +115,9 @@ export function loadConfig(env: Env = process.env) {
     artifactBuilder: {
       url: url(env, 'ARTIFACT_BUILDER_URL', 'http://localhost:8081'),
       publicUrl: url(env, 'ARTIFACT_BUILDER_PUBLIC_URL', 'http://localhost/artifact-builder'),
+      timeoutMs: int(env, 'ARTIFACT_BUILDER_TIMEOUT_MS', 10_000, 100, 300_000),
+      /** How often pending builds are checked with the builder (the original: every 2 s). */
+      pollIntervalMs: int(env, 'ARTIFACT_POLL_INTERVAL_MS', 2_000, 100, 3_600_000),
     },
     githubToken: optionalStr(env, 'GITHUB_TOKEN'),
     telemetry: {

@@ -6,6 +6,8 @@ import { ConfigError, loadConfig } from './config'
 import { openDatabase } from './db/connect'
 import { NoDatabaseServerError } from './db/local-server'
 import { createLogger, describeError } from './lib/logger'
+import { createArtifactPoller } from './modules/artifact/poller'
+import { artifactDepsFor } from './modules/artifact/service'
 import { ensureBootstrapAdmin } from './modules/token/service'
 
 async function main() {
@@ -40,8 +42,12 @@ async function main() {
     )
   }
 
-  const app = createApp({ config, database: opened.database, log })
+  const context = { config, database: opened.database, log }
+  const app = createApp(context)
   app.listen({ port: config.port, hostname: '0.0.0.0' })
+  // Picks up builds left pending by a previous run at once, then follows new ones.
+  const artifactPoller = createArtifactPoller(artifactDepsFor(context), { intervalMs: config.artifactBuilder.pollIntervalMs })
+  artifactPoller.start()
   log.info('listening', { port: app.server?.port, env: config.env, docs: `http://localhost:${app.server?.port}/docs` })
 
   let stopping = false
@@ -55,6 +61,7 @@ async function main() {
     }, config.shutdownTimeoutMs)
     // stop() without force waits for in-flight requests and stops accepting new ones.
     await app.stop(false)
+    await artifactPoller.stop()
     await opened.database.close()
     await opened.localServer?.stop()
     clearTimeout(timer)

@@ -3,7 +3,7 @@
  * Ids are `bigint … autoincrement` (drizzle's `serial()` breaks on MariaDB); timestamps are
  * DATETIME(3) written by the application in UTC, so the server's time zone never matters.
  */
-import { bigint, char, datetime, index, int, json, mysqlEnum, mysqlTable, text, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
+import { bigint, char, datetime, double, index, int, json, mysqlEnum, mysqlTable, text, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
 
 export const CLUSTER_DRIVERS = ['kubernetes', 'dcm'] as const
 
@@ -107,3 +107,110 @@ export const idempotencyKeys = mysqlTable(
     index('idempotency_keys_expires').on(table.expiresAt),
   ],
 )
+
+// --- Serves, their per-environment infra configs, and their artifacts ---
+
+export const SERVE_TYPES = ['api', 'workflow'] as const
+export type ServeType = (typeof SERVE_TYPES)[number]
+
+export const serves = mysqlTable(
+  'serves',
+  {
+    id: id(),
+    name: varchar('name', { length: 32 }).notNull().unique(),
+    type: mysqlEnum('type', SERVE_TYPES).notNull(),
+    description: varchar('description', { length: 1024 }).notNull().default(''),
+    space: varchar('space', { length: 100 }).notNull().default(''),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (table) => [index('serves_space').on(table.space)],
+)
+export type ServeRow = typeof serves.$inferSelect
+
+export const BACKEND_TYPES = ['fastapi', 'ray'] as const
+export const NODE_CAPACITY_TYPES = ['spot', 'ondemand'] as const
+export type NodeCapacityType = (typeof NODE_CAPACITY_TYPES)[number]
+
+/** A Ray job cluster for a workflow serve: the original's `workflow_serve_config`. */
+export interface WorkflowServeConfig {
+  schedule: string
+  head_node_config: { cores: number; memory: number; node_capacity_type: NodeCapacityType }
+  worker_node_config: {
+    cores_per_pods: number
+    memory_per_pods: number
+    min_pods: number
+    max_pods: number
+    node_capacity_type: NodeCapacityType
+  }[]
+}
+
+/**
+ * One row per (serve, environment). API serves fill the typed columns; workflow serves fill
+ * `workflow_config` instead (which kind is given by the serve's type). Deleting a serve removes
+ * its configs; deleting an environment that still has configs is refused by the foreign key.
+ */
+export const infraConfigs = mysqlTable(
+  'infra_configs',
+  {
+    id: id(),
+    serveId: bigint('serve_id', { mode: 'number', unsigned: true })
+      .notNull()
+      .references(() => serves.id, { onDelete: 'cascade' }),
+    environmentId: bigint('environment_id', { mode: 'number', unsigned: true })
+      .notNull()
+      .references(() => environments.id, { onDelete: 'restrict' }),
+    backendType: mysqlEnum('backend_type', BACKEND_TYPES),
+    cores: double('cores'),
+    /** GiB. */
+    memory: double('memory'),
+    minReplicas: int('min_replicas'),
+    maxReplicas: int('max_replicas'),
+    nodeCapacityType: mysqlEnum('node_capacity_type', NODE_CAPACITY_TYPES),
+    targetCpuUtilization: int('target_cpu_utilization'),
+    additionalHosts: json('additional_hosts').$type<string[]>(),
+    workflowConfig: json('workflow_config').$type<WorkflowServeConfig>(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (table) => [uniqueIndex('infra_configs_serve_environment').on(table.serveId, table.environmentId)],
+)
+export type InfraConfigRow = typeof infraConfigs.$inferSelect
+
+export const ARTIFACT_SOURCES = ['build', 'prebuilt'] as const
+export const ARTIFACT_STATUSES = ['queued', 'building', 'succeeded', 'failed'] as const
+export type ArtifactStatus = (typeof ARTIFACT_STATUSES)[number]
+export const PENDING_ARTIFACT_STATUSES = ['queued', 'building'] as const satisfies readonly ArtifactStatus[]
+
+/** A deployable image of a serve: built by the Artifact Builder from git, or registered prebuilt. */
+export const artifacts = mysqlTable(
+  'artifacts',
+  {
+    id: id(),
+    serveId: bigint('serve_id', { mode: 'number', unsigned: true })
+      .notNull()
+      .references(() => serves.id, { onDelete: 'cascade' }),
+    version: varchar('version', { length: 64 }).notNull(),
+    source: mysqlEnum('source', ARTIFACT_SOURCES).notNull(),
+    githubRepoUrl: varchar('github_repo_url', { length: 512 }),
+    branch: varchar('branch', { length: 255 }),
+    commit: varchar('commit', { length: 40 }),
+    dockerfilePath: varchar('dockerfile_path', { length: 512 }),
+    /** The image reference: given for prebuilt artifacts, set when a build succeeds. */
+    image: varchar('image', { length: 512 }),
+    status: mysqlEnum('status', ARTIFACT_STATUSES).notNull(),
+    builderTaskId: varchar('builder_task_id', { length: 255 }),
+    failureReason: varchar('failure_reason', { length: 2048 }),
+    logsUrl: varchar('logs_url', { length: 2048 }),
+    /** When the poller last claimed this build; replicas skip builds claimed within the interval. */
+    statusCheckedAt: datetime('status_checked_at', { mode: 'date', fsp: 3 }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (table) => [
+    uniqueIndex('artifacts_serve_version').on(table.serveId, table.version),
+    index('artifacts_serve_created').on(table.serveId, table.createdAt),
+    index('artifacts_status_checked').on(table.status, table.statusCheckedAt),
+  ],
+)
+export type ArtifactRow = typeof artifacts.$inferSelect

@@ -9,7 +9,7 @@ import { type Config, loadConfig } from '../../src/config'
 import { connectDatabase, type Database } from '../../src/db/client'
 import { ensureDatabaseExists, runMigrations } from '../../src/db/migrate'
 import type { TokenScope } from '../../src/db/schema'
-import { createLogger } from '../../src/lib/logger'
+import { createLogger, type Logger } from '../../src/lib/logger'
 import { ensureBootstrapAdmin } from '../../src/modules/token/service'
 
 export interface TestContext {
@@ -18,6 +18,8 @@ export interface TestContext {
   url: string
   app: ReturnType<typeof createApp>
   logs: string[]
+  /** The app's logger (writes into `logs`), for services and workers a test runs beside the app. */
+  log: Logger
   /** A raw connection to the test database, to check rows without going through the app. */
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>
   /** The admin token every `request` sends unless its headers name another `authorization` ('' for none). */
@@ -65,6 +67,7 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
     url: url.toString(),
     app,
     logs,
+    log,
     query: async (sql, params) => {
       const [rows] = await raw.query(sql, params)
       return rows as never

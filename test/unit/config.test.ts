@@ -8,7 +8,7 @@ describe('configuration', () => {
     expect(config.port).toBe(8007)
     expect(config.database).toMatchObject({ host: 'localhost', name: 'darwin_ml_serve', username: 'root', password: 'password', provisionLocal: true })
     expect(config.dcmUrl).toBe('http://localhost:8080')
-    expect(config.artifactBuilder).toEqual({ url: 'http://localhost:8081', publicUrl: 'http://localhost/artifact-builder' })
+    expect(config.artifactBuilder).toEqual({ url: 'http://localhost:8081', publicUrl: 'http://localhost/artifact-builder', timeoutMs: 10_000, pollIntervalMs: 2_000 })
     expect(config.telemetry).toEqual({ enabled: false, serviceName: 'darwin-ml-serve', otlpEndpoint: 'http://localhost:4318' })
     expect(config.kubeIngressClass).toBe('alb')
     expect(config.registry).toEqual({ containerRegistry: 'docker.io', imageRepository: 'darwin', imageTag: 'latest' })
@@ -37,6 +37,8 @@ describe('configuration', () => {
     [{ HEALTHCHECK_PATH: 'health' }, 'HEALTHCHECK_PATH'],
     [{ ALB_LOGS_ENABLED: 'true' }, 'ALB_LOGS_BUCKET'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ ARTIFACT_BUILDER_TIMEOUT_MS: '10s' }, 'ARTIFACT_BUILDER_TIMEOUT_MS'],
+    [{ ARTIFACT_POLL_INTERVAL_MS: '0' }, 'ARTIFACT_POLL_INTERVAL_MS'],
   ])('a bad value stops with a line naming the variable: %p', (env, variable) => {
     let error: unknown
     try {

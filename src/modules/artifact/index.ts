@@ -1,0 +1,70 @@
+import { Elysia, status } from 'elysia'
+import type { AppContext } from '../../context'
+import { errorResponses, ok, okPage } from '../../lib/http'
+import { auditContextOf } from '../../plugins/audit'
+import { ArtifactModel } from './model'
+import * as service from './service'
+
+const tags = ['Artifact']
+
+export const artifactController = (context: AppContext) => {
+  const deps = service.artifactDepsFor(context)
+  return new Elysia({ name: 'artifact' })
+    .post(
+      '/artifact',
+      async ({ body, request, route }) => {
+        const artifact = await service.createArtifact(deps, auditContextOf(request, route), body)
+        return status(201, ok(artifact, artifact.source === 'build' ? 'Artifact build started' : 'Artifact registered'))
+      },
+      {
+        body: ArtifactModel.createBody,
+        response: { 201: ArtifactModel.one, ...errorResponses(404, 409, 502) },
+        detail: {
+          tags,
+          summary:
+            'Create an artifact: built by the Artifact Builder from github_repo_url + branch (status queued, followed until succeeded or failed), or a prebuilt image registered as succeeded',
+        },
+      },
+    )
+    .get('/artifact', async ({ query }) => okPage(await service.listArtifacts(deps.db, query)), {
+      query: ArtifactModel.listQuery,
+      response: { 200: ArtifactModel.page, ...errorResponses(404) },
+      detail: { tags, summary: 'List artifacts, newest first, paginated; filter by serve_name and status' },
+    })
+    .get(
+      '/artifact/:serve_name',
+      async ({ params, query }) => okPage(await service.listArtifacts(deps.db, { ...query, serve_name: params.serve_name })),
+      {
+        params: ArtifactModel.serveParams,
+        query: ArtifactModel.serveListQuery,
+        response: { 200: ArtifactModel.page, ...errorResponses(404) },
+        detail: { tags, summary: "A serve's artifacts, newest first (the original's route)" },
+      },
+    )
+    .get(
+      '/serve/:serve_name/artifact/:version',
+      async ({ params }) => ok(await service.findArtifact(deps, params.serve_name, params.version)),
+      {
+        params: ArtifactModel.versionParams,
+        response: { 200: ArtifactModel.one, ...errorResponses(404) },
+        detail: { tags, summary: "One artifact of a serve; a pending build's status is refreshed from the Artifact Builder" },
+      },
+    )
+    .get('/artifact_builder_job/:job_id/status', async ({ params }) => ok(await service.findBuildJob(deps, params.job_id)), {
+      params: ArtifactModel.jobParams,
+      response: { 200: ArtifactModel.oneJob, ...errorResponses(404) },
+      detail: { tags, summary: "A build job's status, refreshed from the Artifact Builder while pending (the original's route)" },
+    })
+    .get(
+      '/artifact_builder_job',
+      async ({ query }) => {
+        const page = await service.listArtifacts(deps.db, { ...query, source: 'build' })
+        return okPage({ ...page, items: page.items.map(service.toJob) })
+      },
+      {
+        query: ArtifactModel.listQuery,
+        response: { 200: ArtifactModel.jobPage, ...errorResponses(404) },
+        detail: { tags, summary: 'Build jobs, newest first, paginated; filter by serve_name and status (the original\'s route)' },
+      },
+    )
+}

@@ -1,0 +1,83 @@
+import { and, asc, count, eq, like, type SQL } from 'drizzle-orm'
+import type { Db, Executor } from '../../db/client'
+import { type ServeRow, serves } from '../../db/schema'
+import { AppError, conflict, isDuplicateKey, notFound } from '../../lib/errors'
+import { escapeLike, type Page, type PageRequest, pageWindow } from '../../lib/pagination'
+import { type AuditContext, recordAudit } from '../audit/service'
+import type { ServeModel } from './model'
+
+export function toServe(row: ServeRow): ServeModel.Serve {
+  return {
+    id: row.id,
+    name: row.name,
+    type: row.type,
+    description: row.description,
+    space: row.space,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  }
+}
+
+export async function findServe(db: Executor, name: string): Promise<ServeRow> {
+  const [row] = await db.select().from(serves).where(eq(serves.name, name)).limit(1)
+  if (!row) throw notFound('Serve', name)
+  return row
+}
+
+/**
+ * The environments where this serve is deployed. There are no deployments yet: the deployment
+ * module replaces this body, and both the serve overview and DELETE's 409 follow it.
+ */
+export async function deployedEnvironments(_db: Executor, _serveId: number): Promise<string[]> {
+  return []
+}
+
+export async function createServe(db: Db, audit: AuditContext, body: ServeModel.CreateBody): Promise<ServeRow> {
+  try {
+    await db.transaction(async (tx) => {
+      await tx.insert(serves).values({ name: body.name, type: body.type, description: body.description, space: body.space })
+      await recordAudit(tx, audit, { resourceType: 'serve', resourceName: body.name, statusCode: 201, summary: { ...body } })
+    })
+  } catch (error) {
+    if (isDuplicateKey(error)) throw conflict(`Serve with name ${body.name} already exists`, 'ALREADY_EXISTS')
+    throw error
+  }
+  return findServe(db, body.name)
+}
+
+export async function listServes(db: Db, query: PageRequest & Omit<ServeModel.ListQuery, 'page' | 'limit'>): Promise<Page<ServeRow>> {
+  const { page, limit, offset } = pageWindow(query)
+  const conditions: SQL[] = []
+  if (query.space !== undefined) conditions.push(eq(serves.space, query.space))
+  if (query.type !== undefined) conditions.push(eq(serves.type, query.type))
+  if (query.name_prefix) conditions.push(like(serves.name, `${escapeLike(query.name_prefix)}%`))
+  const where = conditions.length > 0 ? and(...conditions) : undefined
+  const [items, [totals]] = await Promise.all([
+    db.select().from(serves).where(where).orderBy(asc(serves.name)).limit(limit).offset(offset),
+    db.select({ total: count() }).from(serves).where(where),
+  ])
+  return { items, total: totals?.total ?? 0, page, limit }
+}
+
+export async function updateServe(db: Db, audit: AuditContext, name: string, body: ServeModel.UpdateBody): Promise<ServeRow> {
+  const existing = await findServe(db, name)
+  const changes = Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined))
+  await db.transaction(async (tx) => {
+    if (Object.keys(changes).length > 0) await tx.update(serves).set(changes).where(eq(serves.id, existing.id))
+    await recordAudit(tx, audit, { resourceType: 'serve', resourceName: name, statusCode: 200, summary: changes })
+  })
+  return findServe(db, name)
+}
+
+/** Removes the serve with its infra configs and artifacts; refused while it is deployed anywhere. */
+export async function deleteServe(db: Db, audit: AuditContext, name: string): Promise<void> {
+  const existing = await findServe(db, name)
+  const deployedTo = await deployedEnvironments(db, existing.id)
+  if (deployedTo.length > 0) {
+    throw new AppError(409, 'SERVE_DEPLOYED', `Serve ${name} is deployed in ${deployedTo.join(', ')}; undeploy it first`)
+  }
+  await db.transaction(async (tx) => {
+    await tx.delete(serves).where(eq(serves.id, existing.id))
+    await recordAudit(tx, audit, { resourceType: 'serve', resourceName: name, statusCode: 200 })
+  })
+}
