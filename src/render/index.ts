@@ -76,9 +76,13 @@ export interface ManagedSecret {
   labels: Record<string, string>
 }
 
-/** What DCM installs: the chart (`darwin_resource`) and its values, as the original renders them. */
+/** The chart DCM installs for a serve (the original has this one only). */
+export const DCM_CHART = 'darwin-fastapi-serve'
+
+/** What DCM installs: the chart (`darwin_resource`), the artifact version and the values, as the original renders them. */
 export interface DcmRelease {
   darwinResource: string
+  version: string
   values: Record<string, unknown>
 }
 
@@ -86,7 +90,7 @@ export interface RenderedServe {
   /** Sorted by kind (dependencies first), then name. */
   manifests: KubernetesObject[]
   managedSecrets: ManagedSecret[]
-  /** Absent for workflow serves: DCM has no chart for them. */
+  /** FastAPI serves only: DCM has no chart for ray or workflow serves. */
   dcm?: DcmRelease
 }
 
@@ -507,10 +511,9 @@ export function renderServe(input: RenderInput, settings: RenderSettings): Rende
     manifests = [workflowCronJob(ctx)]
   } else if (input.infra.backend_type === 'ray') {
     manifests = [rayService(ctx), service(ctx, { ...selector, [RAY_COMPONENT_LABEL]: 'head' }), ...routing(ctx)]
-    dcm = { darwinResource: 'darwin-ray-serve', values: helmValues(ctx) }
   } else {
     manifests = [deployment(ctx), service(ctx, { ...selector }), autoscaler(ctx), ...routing(ctx)]
-    dcm = { darwinResource: 'darwin-fastapi-serve', values: helmValues(ctx) }
+    dcm = { darwinResource: DCM_CHART, version: input.artifact.version, values: helmValues(ctx) }
   }
   return { manifests: manifests.sort(byApplyOrder), managedSecrets, ...(dcm ? { dcm } : {}) }
 }
