@@ -92,8 +92,6 @@ function toClusterError(error: unknown): ClusterError {
   if (error instanceof ApiException) {
     return new ClusterError(errorKindOf(error.code), serverMessage(error.body) ?? `the API server answered ${error.code}`, error.code)
   }
-  const name = (error as { name?: unknown } | null)?.name
-  if (name === 'TimeoutError' || name === 'AbortError') return new ClusterError('timeout', 'the API server did not answer in time')
   const message = error instanceof Error ? error.message : String(error)
   // client-node's discovery found no such kind: the CRD (Istio, KubeRay) is not installed.
   if (/Unrecognized API version and kind/.test(message)) return new ClusterError('rejected', message)
@@ -121,7 +119,11 @@ export class KubernetesDriver implements ClusterDriver {
           promiseMiddleware: [
             {
               pre: async (request) => {
-                request.setSignal(AbortSignal.timeout(timeoutMs))
+                // Aborts with our own error: client-node rewrites the message of what fetch throws, which
+                // fails on the read-only DOMException that AbortSignal.timeout() would give.
+                const controller = new AbortController()
+                setTimeout(() => controller.abort(new ClusterError('timeout', `the API server did not answer within ${timeoutMs} ms`)), timeoutMs).unref()
+                request.setSignal(controller.signal)
                 return request
               },
               post: async (response) => response,
