@@ -112,6 +112,13 @@ export function loadConfig(env: Env = process.env) {
       migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
     },
     dcmUrl: url(env, 'DCM_URL', 'http://localhost:8080'),
+    cluster: {
+      /** Per request to a Kubernetes API server or DCM. */
+      requestTimeoutMs: int(env, 'CLUSTER_REQUEST_TIMEOUT_MS', 10_000, 100, 300_000),
+      /** Attempts per request when the server is unreachable, answers 5xx/429 or times out. */
+      requestAttempts: int(env, 'CLUSTER_REQUEST_ATTEMPTS', 3, 1, 10),
+      retryBackoffMs: int(env, 'CLUSTER_RETRY_BACKOFF_MS', 200, 0, 60_000),
+    },
     artifactBuilder: {
       url: url(env, 'ARTIFACT_BUILDER_URL', 'http://localhost:8081'),
       publicUrl: url(env, 'ARTIFACT_BUILDER_PUBLIC_URL', 'http://localhost/artifact-builder'),

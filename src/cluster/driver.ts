@@ -1,0 +1,104 @@
+/**
+ * What the control plane asks of a cluster, whichever way it is reached: the Kubernetes API directly
+ * (kubernetes.ts) or DCM (dcm.ts). Chosen per environment by `cluster_driver` (default `kubernetes`).
+ */
+import type { RenderedServe } from '../render'
+
+/** Where a serve runs: the serve's name and the parts of its environment a driver needs. */
+export interface ClusterTarget {
+  serve: string
+  environment: {
+    name: string
+    namespace: string
+    cluster_name: string
+    cluster_driver: 'kubernetes' | 'dcm'
+    /** kubeconfig context for the kubernetes driver; empty = in-cluster, else the current context. */
+    kube_context: string
+  }
+}
+
+/** Values the driver writes into the Secrets the render names (`managedSecrets`), never into manifests. */
+export interface SecretValues {
+  mlflowPassword?: string
+}
+
+export interface ApplyResult {
+  /** `Kind/name` of each object applied, in apply order. */
+  applied: string[]
+  /** `Kind/name` of each object removed because the new render no longer has it. */
+  pruned: string[]
+}
+
+export type RolloutPhase = 'progressing' | 'complete' | 'failed' | 'absent'
+
+export interface RolloutCondition {
+  type: string
+  status: string
+  reason?: string
+  message?: string
+}
+
+export interface RolloutStatus {
+  phase: RolloutPhase
+  desiredReplicas: number
+  updatedReplicas: number
+  readyReplicas: number
+  availableReplicas: number
+  conditions: RolloutCondition[]
+  /** The most telling recent failure, e.g. ImagePullBackOff, CrashLoopBackOff, ProgressDeadlineExceeded. */
+  failureReason?: string
+}
+
+export interface ClusterDriver {
+  apply(target: ClusterTarget, rendered: RenderedServe, secrets?: SecretValues): Promise<ApplyResult>
+  /** Idempotent: removing what is not there succeeds. */
+  remove(target: ClusterTarget): Promise<void>
+  status(target: ClusterTarget): Promise<RolloutStatus>
+  /** Changes only the replica bounds (a schedule window opening or closing), without a full apply. */
+  setAutoscalingBounds(target: ClusterTarget, bounds: { min: number; max: number }): Promise<void>
+}
+
+export type ClusterErrorKind = 'unavailable' | 'rejected' | 'forbidden' | 'conflict' | 'timeout'
+
+/** A cluster (or DCM) call that failed; `message` is the server's own message when it sent one. */
+export class ClusterError extends Error {
+  constructor(
+    readonly kind: ClusterErrorKind,
+    message: string,
+    /** The HTTP status the server answered; undefined when none arrived. */
+    readonly httpStatus?: number,
+  ) {
+    super(message)
+    this.name = 'ClusterError'
+  }
+}
+
+/** The kind of error an HTTP status means. */
+export function errorKindOf(status: number): ClusterErrorKind {
+  if (status === 401 || status === 403) return 'forbidden'
+  if (status === 409) return 'conflict'
+  if (status === 408 || status === 504) return 'timeout'
+  if (status >= 500 || status === 429) return 'unavailable'
+  return 'rejected'
+}
+
+/** Worth another try: the server was unreachable, overloaded or broken, not the request. */
+export const isRetryable = (error: ClusterError) => error.kind === 'unavailable' || error.kind === 'timeout'
+
+export interface RetryPolicy {
+  attempts: number
+  /** Delay before the second attempt; doubled for each further one. */
+  backoffMs: number
+}
+
+/** Runs `call` until it succeeds, throws a non-retryable ClusterError, or `attempts` are spent. */
+export async function withRetries<T>(policy: RetryPolicy, call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call()
+    } catch (error) {
+      if (!(error instanceof ClusterError) || !isRetryable(error) || attempt >= policy.attempts) throw error
+      await Bun.sleep(policy.backoffMs * 2 ** (attempt - 1))
+    }
+  }
+}

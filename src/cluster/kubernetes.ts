@@ -1,0 +1,311 @@
+/**
+ * The Kubernetes driver: talks to the API server with @kubernetes/client-node.
+ *
+ * - Apply is server-side apply (`application/apply-patch+yaml`) with the field manager
+ *   `darwin-ml-serve` and `force=true`: this control plane is the source of truth for the objects it
+ *   renders, so a field someone changed by hand (kubectl edit) is taken back rather than failing the
+ *   deploy with a 409. Fields it does not render (e.g. a Deployment's `replicas`, owned by the HPA)
+ *   are never touched.
+ * - Pruning: objects carrying our managed-by/serve/environment labels that the new render no longer
+ *   contains are deleted (e.g. the Ingress when Istio is turned on).
+ * - Credentials: the environment's `kube_context` from the kubeconfig (KUBECONFIG or ~/.kube/config);
+ *   with no context, KUBECONFIG / ~/.kube/config's current context, else the in-cluster service account.
+ * - Every request has a timeout; 5xx, 429 and connection failures are retried with backoff; a 4xx is
+ *   surfaced at once as a ClusterError carrying the API server's message.
+ */
+import {
+  ApiException,
+  createConfiguration,
+  KubeConfig,
+  type KubernetesObject as ClientObject,
+  KubernetesObjectApi,
+  PatchStrategy,
+  ServerConfiguration,
+} from '@kubernetes/client-node'
+import { baseName, ownershipSelector, type RenderedServe, secretObject } from '../render'
+import {
+  type ApplyResult,
+  ClusterError,
+  type ClusterDriver,
+  type ClusterTarget,
+  errorKindOf,
+  type RetryPolicy,
+  type RolloutCondition,
+  type RolloutStatus,
+  type SecretValues,
+  withRetries,
+} from './driver'
+
+export const FIELD_MANAGER = 'darwin-ml-serve'
+
+/** Every kind a render can produce: what pruning and removal look for. */
+const MANAGED_KINDS = [
+  { apiVersion: 'v1', kind: 'Secret' },
+  { apiVersion: 'v1', kind: 'Service' },
+  { apiVersion: 'apps/v1', kind: 'Deployment' },
+  { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler' },
+  { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress' },
+  { apiVersion: 'networking.istio.io/v1beta1', kind: 'VirtualService' },
+  { apiVersion: 'ray.io/v1', kind: 'RayService' },
+  { apiVersion: 'batch/v1', kind: 'CronJob' },
+] as const
+
+/** Container waiting reasons that mean the rollout will not finish by itself. */
+const POD_FAILURE_REASONS = new Set(['ImagePullBackOff', 'ErrImagePull', 'CrashLoopBackOff', 'CreateContainerConfigError', 'InvalidImageName', 'CreateContainerError'])
+
+export interface KubernetesDriverOptions {
+  requestTimeoutMs: number
+  retry: RetryPolicy
+  /** The credentials for a `kube_context` ('' = default); tests point this at a fake API server. */
+  kubeConfigFor?: (context: string) => KubeConfig
+}
+
+/** Credentials for an environment: its kubeconfig context, else KUBECONFIG/~/.kube/config, else in-cluster. */
+export function loadKubeConfig(context: string): KubeConfig {
+  const kc = new KubeConfig()
+  kc.loadFromDefault()
+  if (context !== '') {
+    if (!kc.getContextObject(context)) throw new ClusterError('rejected', `kubeconfig has no context named "${context}"`)
+    kc.setCurrentContext(context)
+  }
+  return kc
+}
+
+const objectId = (o: { kind?: string; metadata?: { name?: string } }) => `${o.kind}/${o.metadata?.name}`
+
+/** The server's message from an ApiException body (a Status object, as JSON text or parsed). */
+function serverMessage(body: unknown): string | undefined {
+  let parsed = body
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body)
+    } catch {
+      return body.trim() === '' ? undefined : body.slice(0, 1000)
+    }
+  }
+  const message = (parsed as { message?: unknown } | null)?.message
+  return typeof message === 'string' ? message : undefined
+}
+
+function toClusterError(error: unknown): ClusterError {
+  if (error instanceof ClusterError) return error
+  if (error instanceof ApiException) {
+    return new ClusterError(errorKindOf(error.code), serverMessage(error.body) ?? `the API server answered ${error.code}`, error.code)
+  }
+  const message = error instanceof Error ? error.message : String(error)
+  // client-node's discovery found no such kind: the CRD (Istio, KubeRay) is not installed.
+  if (/Unrecognized API version and kind/.test(message)) return new ClusterError('rejected', message)
+  return new ClusterError('unavailable', `the API server is unreachable: ${message}`)
+}
+
+export class KubernetesDriver implements ClusterDriver {
+  private readonly clients = new Map<string, KubernetesObjectApi>()
+
+  constructor(private readonly options: KubernetesDriverOptions) {}
+
+  private client(target: ClusterTarget): KubernetesObjectApi {
+    const context = target.environment.kube_context
+    let client = this.clients.get(context)
+    if (!client) {
+      const kc = (this.options.kubeConfigFor ?? loadKubeConfig)(context)
+      const cluster = kc.getCurrentCluster()
+      if (!cluster) throw new ClusterError('rejected', `no cluster for kube context "${context}"`)
+      const timeoutMs = this.options.requestTimeoutMs
+      // Built by hand (not kc.makeApiClient) to add the per-request timeout middleware.
+      client = new KubernetesObjectApi(
+        createConfiguration({
+          baseServer: new ServerConfiguration(cluster.server, {}),
+          authMethods: { default: kc },
+          promiseMiddleware: [
+            {
+              pre: async (request) => {
+                // Aborts with our own error: client-node rewrites the message of what fetch throws, which
+                // fails on the read-only DOMException that AbortSignal.timeout() would give.
+                const controller = new AbortController()
+                setTimeout(() => controller.abort(new ClusterError('timeout', `the API server did not answer within ${timeoutMs} ms`)), timeoutMs).unref()
+                request.setSignal(controller.signal)
+                return request
+              },
+              post: async (response) => response,
+            },
+          ],
+        }),
+      )
+      this.clients.set(context, client)
+    }
+    return client
+  }
+
+  private call<T>(request: () => Promise<T>): Promise<T> {
+    return withRetries(this.options.retry, async () => {
+      try {
+        return await request()
+      } catch (error) {
+        throw toClusterError(error)
+      }
+    })
+  }
+
+  /** Our objects of one kind for (serve, env); none when the cluster does not know the kind. */
+  private async listOwned(target: ClusterTarget, apiVersion: string, kind: string): Promise<ClientObject[]> {
+    const selector = Object.entries(ownershipSelector(target.serve, target.environment.name))
+      .map(([key, value]) => `${key}=${value}`)
+      .join(',')
+    try {
+      const list = await this.call(() =>
+        this.client(target).list(apiVersion, kind, target.environment.namespace, undefined, undefined, undefined, undefined, selector),
+      )
+      return list.items.map((item) => ({ ...item, apiVersion, kind }))
+    } catch (error) {
+      if (error instanceof ClusterError && (error.httpStatus === 404 || /Unrecognized API version and kind/.test(error.message))) return []
+      throw error
+    }
+  }
+
+  private async deleteIgnoringMissing(target: ClusterTarget, object: ClientObject): Promise<void> {
+    try {
+      await this.call(() => this.client(target).delete(object, undefined, undefined, undefined, undefined, 'Background'))
+    } catch (error) {
+      if (!(error instanceof ClusterError && error.httpStatus === 404)) throw error
+    }
+  }
+
+  async apply(target: ClusterTarget, rendered: RenderedServe, secrets: SecretValues = {}): Promise<ApplyResult> {
+    const secretObjects = rendered.managedSecrets.flatMap((secret) =>
+      // Without a value, the Secret written by an earlier apply stays (and is kept from pruning).
+      secrets.mlflowPassword === undefined ? [] : [secretObject(secret, secrets.mlflowPassword)],
+    )
+    const keep = new Set([...rendered.manifests.map(objectId), ...rendered.managedSecrets.map((s) => `Secret/${s.name}`)])
+    const applied: string[] = []
+    for (const object of [...secretObjects, ...rendered.manifests]) {
+      // client-node fills in missing metadata on the object it is given: give it a copy.
+      const body = structuredClone(object) as ClientObject
+      await this.call(() => this.client(target).patch(body, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply))
+      applied.push(objectId(object))
+    }
+    const pruned: string[] = []
+    for (const { apiVersion, kind } of MANAGED_KINDS) {
+      for (const existing of await this.listOwned(target, apiVersion, kind)) {
+        if (keep.has(objectId(existing))) continue
+        await this.deleteIgnoringMissing(target, existing)
+        pruned.push(objectId(existing))
+      }
+    }
+    return { applied, pruned }
+  }
+
+  async remove(target: ClusterTarget): Promise<void> {
+    for (const { apiVersion, kind } of MANAGED_KINDS) {
+      for (const existing of await this.listOwned(target, apiVersion, kind)) await this.deleteIgnoringMissing(target, existing)
+    }
+  }
+
+  private async readOrUndefined<T extends ClientObject>(target: ClusterTarget, apiVersion: string, kind: string): Promise<T | undefined> {
+    const name = baseName(target.serve, target.environment.name)
+    try {
+      return (await this.call(() => this.client(target).read({ apiVersion, kind, metadata: { name, namespace: target.environment.namespace } }))) as T
+    } catch (error) {
+      if (error instanceof ClusterError && (error.httpStatus === 404 || /Unrecognized API version and kind/.test(error.message))) return undefined
+      throw error
+    }
+  }
+
+  /** The first failing container's waiting reason among the serve's pods. */
+  private async podFailure(target: ClusterTarget): Promise<string | undefined> {
+    const selector = `app.kubernetes.io/instance=${baseName(target.serve, target.environment.name)}`
+    const pods = await this.call(() =>
+      this.client(target).list<PodLike>('v1', 'Pod', target.environment.namespace, undefined, undefined, undefined, undefined, selector),
+    )
+    for (const pod of pods.items) {
+      for (const container of pod.status?.containerStatuses ?? []) {
+        const reason = container.state?.waiting?.reason
+        if (reason && POD_FAILURE_REASONS.has(reason)) return reason
+      }
+    }
+    return undefined
+  }
+
+  async status(target: ClusterTarget): Promise<RolloutStatus> {
+    const deployment = await this.readOrUndefined<DeploymentLike>(target, 'apps/v1', 'Deployment')
+    if (deployment) return this.deploymentStatus(target, deployment)
+    const rayService = await this.readOrUndefined<RayServiceLike>(target, 'ray.io/v1', 'RayService')
+    if (rayService) return rayServiceStatus(rayService)
+    return { phase: 'absent', desiredReplicas: 0, updatedReplicas: 0, readyReplicas: 0, availableReplicas: 0, conditions: [] }
+  }
+
+  private async deploymentStatus(target: ClusterTarget, deployment: DeploymentLike): Promise<RolloutStatus> {
+    const status = deployment.status ?? {}
+    const desiredReplicas = deployment.spec?.replicas ?? status.replicas ?? 0
+    const conditions: RolloutCondition[] = (status.conditions ?? []).map((c) => ({
+      type: c.type,
+      status: c.status,
+      ...(c.reason ? { reason: c.reason } : {}),
+      ...(c.message ? { message: c.message } : {}),
+    }))
+    const counts = {
+      desiredReplicas,
+      updatedReplicas: status.updatedReplicas ?? 0,
+      readyReplicas: status.readyReplicas ?? 0,
+      availableReplicas: status.availableReplicas ?? 0,
+    }
+    const deadlineExceeded = conditions.some((c) => c.type === 'Progressing' && c.reason === 'ProgressDeadlineExceeded')
+    const observed = (status.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 0)
+    const done = observed && counts.updatedReplicas >= desiredReplicas && counts.availableReplicas >= desiredReplicas && (status.replicas ?? 0) <= desiredReplicas
+    if (done) return { phase: 'complete', ...counts, conditions }
+    const podFailure = await this.podFailure(target)
+    const failureReason = podFailure ?? (deadlineExceeded ? 'ProgressDeadlineExceeded' : undefined)
+    return { phase: deadlineExceeded ? 'failed' : 'progressing', ...counts, conditions, ...(failureReason ? { failureReason } : {}) }
+  }
+
+  async setAutoscalingBounds(target: ClusterTarget, bounds: { min: number; max: number }): Promise<void> {
+    if (!Number.isInteger(bounds.min) || bounds.min < 1 || bounds.max < bounds.min) {
+      throw new ClusterError('rejected', `invalid replica bounds ${bounds.min}..${bounds.max}`)
+    }
+    const hpa = await this.readOrUndefined<ClientObject>(target, 'autoscaling/v2', 'HorizontalPodAutoscaler')
+    if (hpa) {
+      const patch = { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: hpa.metadata?.name, namespace: target.environment.namespace }, spec: { minReplicas: bounds.min, maxReplicas: bounds.max } }
+      await this.call(() => this.client(target).patch(patch, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch))
+      return
+    }
+    const rayService = await this.readOrUndefined<RayServiceLike>(target, 'ray.io/v1', 'RayService')
+    const groups = rayService?.spec?.rayClusterConfig?.workerGroupSpecs
+    if (!rayService || !groups) throw new ClusterError('rejected', `${baseName(target.serve, target.environment.name)} has no autoscaler to change`)
+    // A merge patch replaces lists whole: send the worker groups as read, guarded by resourceVersion (409 if they changed since).
+    const workerGroupSpecs = groups.map((group) => ({ ...group, minReplicas: bounds.min, maxReplicas: bounds.max }))
+    const patch = {
+      apiVersion: 'ray.io/v1',
+      kind: 'RayService',
+      metadata: { name: rayService.metadata?.name, namespace: target.environment.namespace, resourceVersion: rayService.metadata?.resourceVersion },
+      spec: { rayClusterConfig: { workerGroupSpecs } },
+    }
+    await this.call(() => this.client(target).patch(patch, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch))
+  }
+}
+
+function rayServiceStatus(rayService: RayServiceLike): RolloutStatus {
+  const groups = rayService.spec?.rayClusterConfig?.workerGroupSpecs ?? []
+  const desiredReplicas = groups.reduce((sum, g) => sum + (g.replicas ?? g.minReplicas ?? 0), 0)
+  const running = rayService.status?.serviceStatus === 'Running'
+  const conditions = (rayService.status?.conditions ?? []).map((c) => ({ type: c.type, status: c.status, ...(c.reason ? { reason: c.reason } : {}) }))
+  const replicas = running ? desiredReplicas : 0
+  return { phase: running ? 'complete' : 'progressing', desiredReplicas, updatedReplicas: replicas, readyReplicas: replicas, availableReplicas: replicas, conditions }
+}
+
+// The fields read back from the cluster (client-node's types make every one optional anyway).
+interface Condition {
+  type: string
+  status: string
+  reason?: string
+  message?: string
+}
+interface DeploymentLike extends ClientObject {
+  spec?: { replicas?: number }
+  status?: { replicas?: number; updatedReplicas?: number; readyReplicas?: number; availableReplicas?: number; observedGeneration?: number; conditions?: Condition[] }
+}
+interface PodLike extends ClientObject {
+  status?: { containerStatuses?: { state?: { waiting?: { reason?: string } } }[] }
+}
+interface RayServiceLike extends ClientObject {
+  spec?: { rayClusterConfig?: { workerGroupSpecs?: { replicas?: number; minReplicas?: number; maxReplicas?: number }[] } }
+  status?: { serviceStatus?: string; conditions?: Condition[] }
+}
