@@ -2,10 +2,9 @@
  * Five-field cron expressions evaluated on the wall clock of an IANA time zone.
  *
  * Why not a library: `croner` (checked at 11.0.1) shifts a start that falls in a spring-forward gap to
- * the first valid instant, as we want, but in a repeated (fall-back) hour it fires wall times again
- * when asked for the next run from inside the repeated hour (`*\/30` fires 01:00 and 01:30 twice in
- * New York on 2025-11-02), and it has no "latest occurrence at or before t", which a level-triggered
- * scheduler needs. So matching is done here on wall-clock minutes, and the mapping from wall time to
+ * the first valid instant, as we want, but it fires the wall times of a repeated (fall-back) hour
+ * twice (`*\/30` gives 01:00, 01:30, 01:00, 01:30 in New York on 2025-11-02), and it has no
+ * "latest occurrence at or before t", which a level-triggered scheduler needs. So matching is done here on wall-clock minutes, and the mapping from wall time to
  * instants (the only place DST matters) is explicit:
  *
  * - a wall minute that exists once is that instant;
