@@ -161,7 +161,7 @@ function dayMatches(cron: CronExpression, dayStart: number): boolean {
 }
 
 /** The latest matching wall minute at or before `wall`, or null when none within SEARCH_DAYS. */
-export function previousWall(cron: CronExpression, wall: number): number | null {
+function previousWall(cron: CronExpression, wall: number): number | null {
   let day = Math.floor(wall / DAY) * DAY
   let limit = Math.floor((wall - day) / MINUTE)
   for (let i = 0; i < SEARCH_DAYS; i++, day -= DAY, limit = 1439) {
