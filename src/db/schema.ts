@@ -214,3 +214,19 @@ export const artifacts = mysqlTable(
   ],
 )
 export type ArtifactRow = typeof artifacts.$inferSelect
+
+// --- Leases: one replica of the control plane acts at a time ---
+
+/**
+ * A named lease held by one process until `expires_at`; the holder renews it, anyone may take it once
+ * it has expired (its holder died). Times are written by the application, like every timestamp here.
+ */
+export const leases = mysqlTable('leases', {
+  name: varchar('name', { length: 100 }).primaryKey(),
+  holder: varchar('holder', { length: 255 }).notNull(),
+  expiresAt: datetime('expires_at', { mode: 'date', fsp: 3 }).notNull(),
+  /** When the current holder took it (unchanged by renewals). */
+  acquiredAt: datetime('acquired_at', { mode: 'date', fsp: 3 }).notNull(),
+  renewedAt: datetime('renewed_at', { mode: 'date', fsp: 3 }).notNull(),
+})
+export type LeaseRow = typeof leases.$inferSelect
