@@ -19,6 +19,7 @@ import type { Config } from '../config'
 
 const TRACER = 'darwin-ml-serve'
 const NOOP_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
+const FINAL_FLUSH_MS = 2_000
 
 export interface Telemetry {
   /** Flushes pending spans and restores the no-op globals. */
@@ -54,7 +55,10 @@ export async function startTelemetry(settings: Config['telemetry']): Promise<Tel
     shutdown: async () => {
       if (active !== telemetry) return
       active = undefined
-      await provider.shutdown()
+      // With the collector unreachable the final flush retries for seconds, then rejects: losing
+      // that last batch must neither eat the graceful-shutdown budget nor crash the process (it
+      // did: an unhandled rejection at SIGTERM).
+      await Promise.race([provider.shutdown().catch(() => {}), Bun.sleep(FINAL_FLUSH_MS)])
       trace.disable()
       context.disable()
       propagation.disable()

@@ -123,3 +123,24 @@ describe('telemetry off', () => {
     expect(JSON.parse(run.stdout.toString())).toEqual([])
   })
 })
+
+describe('telemetry with the collector down', () => {
+  test('export failures are dropped: shutdown is quick and the process lives on', async () => {
+    const script = `
+      const { startTelemetry, withSpan } = await import(${JSON.stringify(resolve(import.meta.dir, '../../src/lib/telemetry.ts'))})
+      const { freePort } = await import(${JSON.stringify(resolve(import.meta.dir, '../../src/db/local-server.ts'))})
+      const telemetry = await startTelemetry({ enabled: true, serviceName: 'x', otlpEndpoint: 'http://127.0.0.1:' + (await freePort()) })
+      await withSpan('lost', {}, async () => 1)
+      const started = performance.now()
+      await telemetry.shutdown()
+      await Bun.sleep(200)
+      console.log(JSON.stringify({ alive: true, shutdown_ms: performance.now() - started }))
+      process.exit(0)`
+    const run = Bun.spawnSync([process.execPath, '-e', script], { stdout: 'pipe', stderr: 'pipe' })
+    expect(run.exitCode).toBe(0)
+    const report = JSON.parse(run.stdout.toString()) as { alive: boolean; shutdown_ms: number }
+    expect(report.alive).toBe(true)
+    // The server exits right after (src/index.ts); the final flush must fit its shutdown budget.
+    expect(report.shutdown_ms).toBeLessThan(3_000)
+  }, 15_000)
+})

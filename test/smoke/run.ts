@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { waitFor200 } from '../../bench/support'
 import { freePort, startLocalServer } from '../../src/db/local-server'
 
 const binary = resolve(process.argv[2] ?? join(import.meta.dir, '../../dist/darwin-ml-serve'))
@@ -18,16 +19,6 @@ function check(name: string, ok: boolean, detail = '') {
   if (ok) passed++
   else failed++
   console.log(`${ok ? 'ok' : 'not ok'} - ${name}${ok || !detail ? '' : ` (${detail})`}`)
-}
-
-async function waitFor200(url: string, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const status = await fetch(url).then((r) => r.status).catch(() => 0)
-    if (status === 200) return true
-    await Bun.sleep(50)
-  }
-  return false
 }
 
 const dataDir = mkdtempSync(join(tmpdir(), 'darwin-ml-serve-smoke-'))
