@@ -1,7 +1,7 @@
 /**
  * The one place that knows which database driver is in use. Services receive a `Db` and never see
- * the driver: `mysql://` URLs go over TCP through mysql2 (measured faster than Bun SQL here, see
- * README), `https://` URLs go to PlanetScale's HTTP endpoint through @planetscale/database.
+ * the driver: `mysql://` URLs go over TCP through mysql2 (compared with Bun SQL by bench/db-driver.ts,
+ * figures in the README), `https://` URLs go to PlanetScale's HTTP endpoint through @planetscale/database.
  */
 import { Client as PlanetScaleClient } from '@planetscale/database'
 import { sql } from 'drizzle-orm'
