@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Darwin ML Serve: one self-contained executable (`bun build --compile`, the artefact CI smoke-tests
-# as dist/darwin-ml-serve) on distroless/cc — glibc and libstdc++ only, no shell, no package manager.
+# as dist/darwin-ml-serve) on distroless base-nossl: glibc only (the binary links nothing else:
+# libc, libpthread, libdl, libm; TLS is built into Bun), no shell, no package manager.
 
 # --- build: install exactly the lockfile, compile, lay out /app ---------------------------------
 FROM node:22-bookworm-slim AS build
@@ -12,7 +13,7 @@ COPY . .
 RUN npm run build
 
 # --- runtime --------------------------------------------------------------------------------------
-FROM gcr.io/distroless/cc-debian12:nonroot
+FROM gcr.io/distroless/base-nossl-debian12:nonroot
 WORKDIR /app
 # dist/ holds the binary with drizzle/ (and templates/ when present) beside it, where it looks for them.
 COPY --from=build --chown=nonroot:nonroot /src/dist/ /app/
