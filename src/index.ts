@@ -1,19 +1,22 @@
 /**
- * Process entry: config → database (+ migrations) → app.listen; graceful shutdown on SIGTERM/SIGINT.
+ * Process entry, also the compiled binary's: `serve` (default) is config → telemetry → database
+ * (+ migrations) → app.listen with a graceful shutdown on SIGTERM/SIGINT; `migrate` applies pending
+ * migrations and exits (the Kubernetes Job, `bun run db:migrate`); `healthcheck` exits 0 when this
+ * host's /healthcheck answers 200 (the image's HEALTHCHECK: distroless has no curl).
  */
 import { createApp } from './app'
-import { ConfigError, loadConfig } from './config'
+import { type Config, ConfigError, loadConfig } from './config'
 import { openDatabase } from './db/connect'
 import { NoDatabaseServerError } from './db/local-server'
 import { createLogger, describeError } from './lib/logger'
+import { startTelemetry } from './lib/telemetry'
 import { createArtifactPoller } from './modules/artifact/poller'
 import { artifactDepsFor } from './modules/artifact/service'
 import { ensureBootstrapAdmin } from './modules/token/service'
 
-async function main() {
-  let config: ReturnType<typeof loadConfig>
+function configOrExit(env: Record<string, string | undefined> = process.env): Config {
   try {
-    config = loadConfig()
+    return loadConfig(env)
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`invalid configuration: ${error.message}`)
@@ -21,7 +24,33 @@ async function main() {
     }
     throw error
   }
+}
+
+async function migrate() {
+  const config = configOrExit({ ...process.env, MIGRATE_ON_START: 'true' })
   const log = createLogger({ level: config.logLevel })
+  try {
+    const opened = await openDatabase(config, log, { allowLocal: config.isLocal })
+    await opened.database.close()
+    await opened.localServer?.stop()
+  } catch (error) {
+    console.error(`migration failed: ${JSON.stringify(describeError(error))}`)
+    process.exit(1)
+  }
+}
+
+async function healthcheck() {
+  const { port } = configOrExit()
+  const healthy = await fetch(`http://127.0.0.1:${port}/healthcheck`, { signal: AbortSignal.timeout(3_000) })
+    .then((response) => response.status === 200)
+    .catch(() => false)
+  process.exit(healthy ? 0 : 1)
+}
+
+async function serve() {
+  const config = configOrExit()
+  const log = createLogger({ level: config.logLevel })
+  const telemetry = await startTelemetry(config.telemetry)
 
   const opened = await openDatabase(config, log, { allowLocal: config.isLocal }).catch(
     (error: unknown) => {
@@ -48,7 +77,7 @@ async function main() {
   // Picks up builds left pending by a previous run at once, then follows new ones.
   const artifactPoller = createArtifactPoller(artifactDepsFor(context), { intervalMs: config.artifactBuilder.pollIntervalMs })
   artifactPoller.start()
-  log.info('listening', { port: app.server?.port, env: config.env, docs: `http://localhost:${app.server?.port}/docs` })
+  log.info('listening', { port: app.server?.port, env: config.env, telemetry: config.telemetry.enabled, docs: `http://localhost:${app.server?.port}/docs` })
 
   let stopping = false
   const shutdown = async (signal: string) => {
@@ -64,6 +93,7 @@ async function main() {
     await artifactPoller.stop()
     await opened.database.close()
     await opened.localServer?.stop()
+    await telemetry.shutdown()
     clearTimeout(timer)
     log.info('stopped')
     process.exit(0)
@@ -72,4 +102,10 @@ async function main() {
   process.on('SIGINT', () => void shutdown('SIGINT'))
 }
 
-await main()
+const commands: Record<string, () => Promise<void>> = { serve, migrate, healthcheck }
+const command = commands[process.argv[2] ?? 'serve']
+if (!command) {
+  console.error(`usage: darwin-ml-serve [${Object.keys(commands).join('|')}]`)
+  process.exit(2)
+}
+await command()

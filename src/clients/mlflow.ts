@@ -2,7 +2,9 @@
  * MLflow: parsing model URIs, and checking them against the tracking server when one is configured
  * (the run exists and its model directory has an `MLmodel`; a registered model version exists).
  */
+import { SpanKind } from '@opentelemetry/api'
 import { AppError, badGateway, type FieldError, invalid } from '../lib/errors'
+import { traceHeaders, withSpan } from '../lib/telemetry'
 
 export type ModelUri =
   | { scheme: 'runs'; runId: string; artifactPath: string }
@@ -77,7 +79,12 @@ export class MlflowClient {
     const url = `${this.options.trackingUri}/api/2.0/mlflow/${path}?${new URLSearchParams(query)}`
     let response: Response
     try {
-      response = await fetch(url, { headers: this.headers, signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000) })
+      response = await withSpan(
+        `MLflow GET ${path}`,
+        { 'http.request.method': 'GET', 'url.full': url },
+        () => fetch(url, { headers: { ...this.headers, ...traceHeaders() }, signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000) }),
+        SpanKind.CLIENT,
+      )
     } catch (error) {
       throw badGateway('MLflow tracking server', error instanceof Error && error.name === 'TimeoutError' ? 'timed out' : 'unreachable')
     }

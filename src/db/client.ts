@@ -1,7 +1,7 @@
 /**
  * The one place that knows which database driver is in use. Services receive a `Db` and never see
- * the driver: `mysql://` URLs go over TCP through mysql2 (measured faster than Bun SQL here, see
- * README), `https://` URLs go to PlanetScale's HTTP endpoint through @planetscale/database.
+ * the driver: `mysql://` URLs go over TCP through mysql2 (compared with Bun SQL by bench/db-driver.ts,
+ * figures in the README), `https://` URLs go to PlanetScale's HTTP endpoint through @planetscale/database.
  */
 import { Client as PlanetScaleClient } from '@planetscale/database'
 import { sql } from 'drizzle-orm'
@@ -9,7 +9,9 @@ import type { MySqlDatabase, MySqlQueryResultHKT, PreparedQueryHKTBase } from 'd
 import { withReplicas } from 'drizzle-orm/mysql-core'
 import { drizzle as drizzleMysql2 } from 'drizzle-orm/mysql2'
 import { drizzle as drizzlePlanetScale } from 'drizzle-orm/planetscale-serverless'
+import { SpanKind } from '@opentelemetry/api'
 import mysql from 'mysql2/promise'
+import { withSpan } from '../lib/telemetry'
 import * as schema from './schema'
 
 export type Schema = typeof schema
@@ -57,6 +59,33 @@ function mysqlPool(url: string, poolSize: number) {
   })
 }
 
+/**
+ * Every statement in a CLIENT span (a no-op when telemetry is off): the pool's query/execute and
+ * those of connections it hands out, which is where drizzle runs transactions. Wrapping the driver
+ * object rather than drizzle's internals keeps this independent of drizzle's private classes.
+ */
+function traced<T extends object>(target: T): T {
+  return new Proxy(target, {
+    get(object, property) {
+      const value: unknown = Reflect.get(object, property, object)
+      if (typeof value !== 'function') return value
+      if (property === 'query' || property === 'execute') {
+        return (...args: unknown[]) => {
+          const first = args[0]
+          const text = typeof first === 'string' ? first : ((first as { sql?: string } | undefined)?.sql ?? '')
+          const operation = /^\s*(\w+)/.exec(text)?.[1]?.toUpperCase() ?? 'QUERY'
+          const attributes = { 'db.system.name': 'mysql', 'db.operation.name': operation, 'db.query.text': text }
+          return withSpan(operation, attributes, () => value.apply(object, args), SpanKind.CLIENT)
+        }
+      }
+      if (property === 'getConnection') {
+        return async (...args: unknown[]) => traced(await value.apply(object, args))
+      }
+      return value.bind(object)
+    },
+  })
+}
+
 export function connectDatabase(options: DatabaseOptions): Database {
   const poolSize = options.poolSize ?? 10
   if (driverFor(options.url) === 'planetscale') {
@@ -70,9 +99,9 @@ export function connectDatabase(options: DatabaseOptions): Database {
     }
   }
 
-  const primaryPool = mysqlPool(options.url, poolSize)
+  const primaryPool = traced(mysqlPool(options.url, poolSize))
   const primary = drizzleMysql2({ client: primaryPool, schema, mode: 'default' })
-  const readPool = options.readUrl ? mysqlPool(options.readUrl, poolSize) : undefined
+  const readPool = options.readUrl ? traced(mysqlPool(options.readUrl, poolSize)) : undefined
   const db = (readPool
     ? withReplicas(primary, [drizzleMysql2({ client: readPool, schema, mode: 'default' })])
     : primary) as unknown as Db

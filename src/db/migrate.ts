@@ -2,13 +2,11 @@
  * Applies the SQL migrations in drizzle/ (written by `drizzle-kit generate`) with drizzle's migrate().
  * Run at start unless MIGRATE_ON_START=false, or on its own with `bun run db:migrate`.
  */
-import { resolve } from 'node:path'
 import { migrate as migrateMysql2 } from 'drizzle-orm/mysql2/migrator'
 import { migrate as migratePlanetScale } from 'drizzle-orm/planetscale-serverless/migrator'
 import mysql from 'mysql2/promise'
+import { MIGRATIONS_DIR } from '../lib/paths'
 import type { Database } from './client'
-
-export const MIGRATIONS_DIR = process.env.MIGRATIONS_DIR ?? resolve(import.meta.dir, '../../drizzle')
 
 export async function runMigrations(database: Database, migrationsFolder = MIGRATIONS_DIR) {
   // Both migrators only need the MySqlDatabase surface; the cast picks the overload per driver.

@@ -7,6 +7,7 @@ import { Elysia, type TSchema, t, ValidationError } from 'elysia'
 import { AppError, type FieldError, isDatabaseUnavailable } from './errors'
 import { describeError, type Logger } from './logger'
 import type { Page } from './pagination'
+import { nameRequestSpan, telemetryEnabled, traceRequest } from './telemetry'
 
 export const ok = <T>(data: T, message = 'OK') => ({ status: 'SUCCESS' as const, message, data })
 
@@ -84,11 +85,19 @@ const requests = new WeakMap<Request, RequestState>()
 /** The id given to (or brought by) this request; also in the `x-request-id` response header. */
 export const requestIdOf = (request: Request) => requests.get(request)?.id ?? 'unknown'
 
-/** Request ids, the error envelope and the access log, for the whole app (global scope). */
+/** Request ids, the error envelope, the access log and the request span, for the whole app (global scope). */
 export function httpConventions(log: Logger) {
   const requestId = requestIdOf
 
   return new Elysia({ name: 'http-conventions' })
+    // wrap() puts the whole request — every hook, handler and error path — inside the span's context,
+    // which lifecycle hooks alone cannot do. Elysia types the wrapped handler loosely (Function).
+    .wrap((handle) =>
+      telemetryEnabled()
+        ? (request: Request) => traceRequest(request, () => requestId(request), () => handle(request) as unknown as Promise<Response>)
+        : handle,
+    )
+    .onTransform({ as: 'global' }, ({ request, route }) => nameRequestSpan(request.method, route))
     .onRequest(({ request, set }) => {
       const given = request.headers.get('x-request-id')
       const id = given && REQUEST_ID.test(given) ? given : crypto.randomUUID()

@@ -1,7 +1,10 @@
 /**
  * One JSON object per line on stdout. Tests pass their own `write` to capture lines (and assert that
- * no secret ever reaches them).
+ * no secret ever reaches them). With telemetry on, a line written inside a span carries its
+ * trace_id/span_id so logs and traces can be joined.
  */
+import { traceFields } from './telemetry'
+
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as const
 export type LogLevel = keyof typeof LEVELS
 export type LogFields = Record<string, unknown>
@@ -22,7 +25,7 @@ export function createLogger(
   const base = options.fields ?? {}
   const emit = (level: Exclude<LogLevel, 'silent'>, msg: string, fields?: LogFields) => {
     if (LEVELS[level] < threshold) return
-    write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...base, ...fields }))
+    write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...traceFields(), ...base, ...fields }))
   }
   return {
     debug: (msg, fields) => emit('debug', msg, fields),

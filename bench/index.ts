@@ -1,0 +1,44 @@
+/**
+ * `bun run bench`: builds the artefact, provisions a throwaway database server (or uses
+ * BENCH_DATABASE_URL's), and prints markdown tables — cold start, API vs ceiling, DB drivers —
+ * to paste into the README's Benchmarks section. Everything on 127.0.0.1, bounded in time
+ * (about two minutes). BENCH_DURATION_MS / BENCH_CONCURRENCY tune the load runs.
+ */
+import { existsSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { join, resolve } from 'node:path'
+import { ensureDatabaseExists } from '../src/db/migrate'
+import { apiTable, benchApi } from './api'
+import { coldStart, coldStartTable } from './cold-start'
+import { benchDbDrivers, driverTable } from './db-driver'
+import { benchDatabase } from './support'
+
+const root = resolve(import.meta.dir, '..')
+const binary = join(root, 'dist/darwin-ml-serve')
+const durationMs = Number(process.env.BENCH_DURATION_MS ?? 5_000)
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 32)
+
+const build = Bun.spawnSync([process.execPath, join(root, 'scripts/build.ts')], { stdout: 'ignore', stderr: 'inherit' })
+if (build.exitCode !== 0 || !existsSync(binary)) throw new Error('npm run build failed')
+
+const database = await benchDatabase()
+try {
+  const databaseUrl = `${database.serverUrl}bench_api`
+  await ensureDatabaseExists(databaseUrl)
+  const env = { PATH: process.env.PATH ?? '', ENV: 'bench', DATABASE_URL: databaseUrl, ENABLE_OTEL: 'false', ML_SERVE_BOOTSTRAP_ADMIN_TOKEN: `bench-${crypto.randomUUID()}` }
+
+  console.log(`# Darwin ML Serve benchmarks — ${new Date().toISOString().slice(0, 10)}, Bun ${Bun.version}, ${cpus().length} × ${cpus()[0]?.model.trim()}\n`)
+  const cold = []
+  // The first run migrates the fresh database; the measured ones find nothing to apply.
+  cold.push(await coldStart('bun src/index.ts (npm start)', [process.execPath, join(root, 'src/index.ts')], env))
+  cold.push(await coldStart('dist/darwin-ml-serve (the image\'s binary)', [binary], env))
+  cold.push(await coldStart('dist/darwin-ml-serve, ENABLE_OTEL=true', [binary], { ...env, ENABLE_OTEL: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' }))
+  console.log(`## Cold start (median of 3)\n\n${coldStartTable(cold)}\n`)
+
+  const api = await benchApi({ databaseUrl, appCommand: [binary], concurrency, durationMs, warmupMs: 1_000 })
+  console.log(`## API (${concurrency} concurrent keep-alive clients, ${durationMs / 1000} s per row, after a 1 s warm-up)\n\n${apiTable(api)}\n`)
+
+  console.log(`## Database driver: point select by primary key (3 s per row)\n\n${driverTable(await benchDbDrivers(database.serverUrl))}`)
+} finally {
+  await database.stop()
+}

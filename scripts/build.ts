@@ -1,0 +1,34 @@
+/**
+ * `npm run build`: the artefact the Dockerfile ships and CI smoke-tests — one self-contained
+ * executable, dist/darwin-ml-serve, with the files it reads at run time beside it (dist/drizzle,
+ * dist/templates), the layout src/lib/paths.ts expects of a compiled binary (/app in the image).
+ */
+import { cpSync, existsSync, rmSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+
+const root = resolve(import.meta.dir, '..')
+const dist = join(root, 'dist')
+rmSync(dist, { recursive: true, force: true })
+
+const started = performance.now()
+const build = Bun.spawnSync(
+  [
+    process.execPath,
+    'build',
+    '--compile',
+    '--minify',
+    // Only `bun run dev` and tests start a database container; keep testcontainers out of the binary.
+    '--external=@testcontainers/mysql',
+    join(root, 'src/index.ts'),
+    '--outfile',
+    join(dist, 'darwin-ml-serve'),
+  ],
+  { stdout: 'inherit', stderr: 'inherit', cwd: root },
+)
+if (build.exitCode !== 0) process.exit(build.exitCode ?? 1)
+
+for (const dir of ['drizzle', 'templates']) {
+  if (existsSync(join(root, dir))) cpSync(join(root, dir), join(dist, dir), { recursive: true })
+}
+const size = Bun.file(join(dist, 'darwin-ml-serve')).size
+console.log(`built dist/darwin-ml-serve (${(size / 1024 / 1024).toFixed(1)} MiB) in ${Math.round(performance.now() - started)} ms`)
