@@ -1,3 +1,4 @@
+import { DrizzleQueryError } from 'drizzle-orm/errors'
 /**
  * One JSON object per line on stdout. Tests pass their own `write` to capture lines (and assert that
  * no secret ever reaches them). With telemetry on, a line written inside a span carries its
@@ -41,7 +42,8 @@ export function describeError(error: unknown): LogFields {
   if (!(error instanceof Error)) return { error: String(error) }
   const cause = (error as { cause?: unknown }).cause
   // DrizzleQueryError's message carries the SQL parameters (which may hold secrets): log its cause only.
-  if (error.name === 'DrizzleQueryError' && cause instanceof Error) return describeError(cause)
+  // (It does not set `name`, so it is recognised by class.)
+  if (error instanceof DrizzleQueryError) return cause instanceof Error ? describeError(cause) : { error: 'DrizzleQueryError' }
   const code = (error as { code?: unknown }).code
   return { error: error.name, error_message: error.message, ...(code === undefined ? {} : { error_code: code }) }
 }
