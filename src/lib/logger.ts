@@ -1,9 +1,9 @@
-import { DrizzleQueryError } from 'drizzle-orm/errors'
 /**
  * One JSON object per line on stdout. Tests pass their own `write` to capture lines (and assert that
  * no secret ever reaches them). With telemetry on, a line written inside a span carries its
  * trace_id/span_id so logs and traces can be joined.
  */
+import { DrizzleQueryError } from 'drizzle-orm/errors'
 import { traceFields } from './telemetry'
 
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as const
