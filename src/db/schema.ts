@@ -3,7 +3,7 @@
  * Ids are `bigint … autoincrement` (drizzle's `serial()` breaks on MariaDB); timestamps are
  * DATETIME(3) written by the application in UTC, so the server's time zone never matters.
  */
-import { bigint, char, datetime, double, index, int, json, mysqlEnum, mysqlTable, text, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
+import { bigint, char, datetime, double, index, int, json, longtext, mysqlEnum, mysqlTable, primaryKey, text, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
 
 export const CLUSTER_DRIVERS = ['kubernetes', 'dcm'] as const
 
@@ -230,3 +230,148 @@ export const leases = mysqlTable('leases', {
   renewedAt: datetime('renewed_at', { mode: 'date', fsp: 3 }).notNull(),
 })
 export type LeaseRow = typeof leases.$inferSelect
+
+// --- Deployments: immutable revisions, and one in-flight change per (serve, environment) ---
+
+export const DEPLOYMENT_STATUSES = ['pending', 'deploying', 'active', 'failed', 'superseded', 'undeployed'] as const
+export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number]
+export const IN_FLIGHT_STATUSES = ['pending', 'deploying'] as const satisfies readonly DeploymentStatus[]
+export const DEPLOYMENT_REASONS = ['deploy', 'rollback', 'infra-update', 'one-click'] as const
+export type DeploymentReason = (typeof DEPLOYMENT_REASONS)[number]
+
+/** The deployment config a revision was made with (the seed's `api_serve_deployment_config`). */
+export interface DeploymentConfig {
+  deployment_strategy: 'rolling' | 'recreate'
+  max_surge?: string | number
+  max_unavailable?: string | number
+  environment_variables: Record<string, string>
+}
+
+/**
+ * One row per revision of a serve (numbered per serve, across environments). Everything that made it
+ * — artifact, deployment config, infra snapshot, rendered manifests — is frozen at creation; only the
+ * status columns move afterwards. The active revision of (serve, env) is the one with status `active`.
+ * History goes with its serve or environment; deleting either while it is live is refused by the services.
+ */
+export const deployments = mysqlTable(
+  'deployments',
+  {
+    id: id(),
+    serveId: bigint('serve_id', { mode: 'number', unsigned: true })
+      .notNull()
+      .references(() => serves.id, { onDelete: 'cascade' }),
+    environmentId: bigint('environment_id', { mode: 'number', unsigned: true })
+      .notNull()
+      .references(() => environments.id, { onDelete: 'cascade' }),
+    revision: int('revision').notNull(),
+    reason: mysqlEnum('reason', DEPLOYMENT_REASONS).notNull(),
+    /** For a rollback: the revision whose manifests this one restores. */
+    rolledBackFrom: int('rolled_back_from'),
+    artifactVersion: varchar('artifact_version', { length: 64 }).notNull(),
+    image: varchar('image', { length: 512 }).notNull(),
+    deploymentConfig: json('deployment_config').$type<DeploymentConfig>().notNull(),
+    infraSnapshot: json('infra_snapshot').$type<Record<string, unknown>>().notNull(),
+    /** The RenderedServe applied (manifests, managed secrets, DCM values), exactly as applied. */
+    rendered: json('rendered').$type<Record<string, unknown>>().notNull(),
+    /** Deterministic YAML of the manifests, for history, diffs and dry runs. */
+    manifestsYaml: longtext('manifests_yaml').notNull(),
+    status: mysqlEnum('status', DEPLOYMENT_STATUSES).notNull(),
+    failureReason: varchar('failure_reason', { length: 2048 }),
+    createdBy: varchar('created_by', { length: 100 }).notNull(),
+    requestId: varchar('request_id', { length: 128 }).notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    activatedAt: datetime('activated_at', { mode: 'date', fsp: 3 }),
+    endedAt: datetime('ended_at', { mode: 'date', fsp: 3 }),
+  },
+  (table) => [
+    uniqueIndex('deployments_serve_revision').on(table.serveId, table.revision),
+    index('deployments_serve_env').on(table.serveId, table.environmentId, table.revision),
+    index('deployments_status').on(table.status),
+  ],
+)
+export type DeploymentRow = typeof deployments.$inferSelect
+
+export const CHANGE_OPERATIONS = ['deploy', 'rollback', 'infra-update', 'one-click', 'undeploy'] as const
+export type ChangeOperation = (typeof CHANGE_OPERATIONS)[number]
+
+/**
+ * The change in flight for (serve, environment), if any: the primary key makes a second one fail,
+ * across every replica. Held from the request until the rollout ends (released by whoever ends it).
+ */
+export const changeLocks = mysqlTable(
+  'change_locks',
+  {
+    serveId: bigint('serve_id', { mode: 'number', unsigned: true })
+      .notNull()
+      .references(() => serves.id, { onDelete: 'cascade' }),
+    environmentId: bigint('environment_id', { mode: 'number', unsigned: true })
+      .notNull()
+      .references(() => environments.id, { onDelete: 'cascade' }),
+    operation: mysqlEnum('operation', CHANGE_OPERATIONS).notNull(),
+    /** The revision being rolled out (none for an undeploy). */
+    deploymentId: bigint('deployment_id', { mode: 'number', unsigned: true }),
+    requestId: varchar('request_id', { length: 128 }).notNull(),
+    acquiredAt: datetime('acquired_at', { mode: 'date', fsp: 3 }).notNull(),
+    /** A lock whose holder died is taken over after this. */
+    expiresAt: datetime('expires_at', { mode: 'date', fsp: 3 }).notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.serveId, table.environmentId] })],
+)
+
+// --- Scheduled scaling ---
+
+/** Per (serve, environment): windows of replica bounds (see src/modules/scaling/windows.ts). */
+export const scalingSchedules = mysqlTable(
+  'scaling_schedules',
+  {
+    id: id(),
+    serveId: bigint('serve_id', { mode: 'number', unsigned: true })
+      .notNull()
+      .references(() => serves.id, { onDelete: 'cascade' }),
+    environmentId: bigint('environment_id', { mode: 'number', unsigned: true })
+      .notNull()
+      .references(() => environments.id, { onDelete: 'cascade' }),
+    timezone: varchar('timezone', { length: 64 }).notNull(),
+    windows: json('windows').$type<ScalingWindowRow[]>().notNull(),
+    /** The bounds last set on the cluster (by a deploy or a tick); null until one of them has. */
+    appliedMin: int('applied_min'),
+    appliedMax: int('applied_max'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (table) => [uniqueIndex('scaling_schedules_serve_environment').on(table.serveId, table.environmentId)],
+)
+export interface ScalingWindowRow {
+  name: string
+  start: string
+  end?: string
+  duration_minutes?: number
+  min_replicas: number
+  max_replicas: number
+}
+
+export const SCALING_EVENT_OUTCOMES = ['applied', 'failed'] as const
+
+/** Every bounds change a tick made (or failed to make). */
+export const scalingEvents = mysqlTable(
+  'scaling_events',
+  {
+    id: id(),
+    serveId: bigint('serve_id', { mode: 'number', unsigned: true })
+      .notNull()
+      .references(() => serves.id, { onDelete: 'cascade' }),
+    environmentId: bigint('environment_id', { mode: 'number', unsigned: true })
+      .notNull()
+      .references(() => environments.id, { onDelete: 'cascade' }),
+    at: datetime('at', { mode: 'date', fsp: 3 }).notNull(),
+    fromMin: int('from_min'),
+    fromMax: int('from_max'),
+    toMin: int('to_min').notNull(),
+    toMax: int('to_max').notNull(),
+    windows: json('windows').$type<string[]>().notNull(),
+    outcome: mysqlEnum('outcome', SCALING_EVENT_OUTCOMES).notNull(),
+    error: varchar('error', { length: 2048 }),
+  },
+  (table) => [index('scaling_events_serve_env_at').on(table.serveId, table.environmentId, table.at)],
+)
