@@ -112,6 +112,12 @@ export function loadConfig(env: Env = process.env) {
       migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
     },
     dcmUrl: url(env, 'DCM_URL', 'http://localhost:8080'),
+    rollout: {
+      /** A rollout not complete after this is failed (the original's progress_deadline_seconds). */
+      deadlineSeconds: int(env, 'ROLLOUT_DEADLINE_SECONDS', 600, 10, 86_400),
+      /** How often in-flight rollouts are checked against the cluster. */
+      pollIntervalMs: int(env, 'ROLLOUT_POLL_INTERVAL_MS', 2_000, 50, 600_000),
+    },
     cluster: {
       /** Per request to a Kubernetes API server or DCM. */
       requestTimeoutMs: int(env, 'CLUSTER_REQUEST_TIMEOUT_MS', 10_000, 100, 300_000),

@@ -5,6 +5,7 @@
  * host's /healthcheck answers 200 (the image's HEALTHCHECK: distroless has no curl).
  */
 import { createApp } from './app'
+import { createClusterDrivers } from './cluster'
 import { type Config, ConfigError, loadConfig } from './config'
 import { openDatabase } from './db/connect'
 import { NoDatabaseServerError } from './db/local-server'
@@ -71,7 +72,7 @@ async function serve() {
     )
   }
 
-  const context = { config, database: opened.database, log }
+  const context = { config, database: opened.database, log, clusterDrivers: createClusterDrivers(config) }
   const app = createApp(context)
   app.listen({ port: config.port, hostname: '0.0.0.0' })
   // Picks up builds left pending by a previous run at once, then follows new ones.

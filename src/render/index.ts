@@ -168,9 +168,13 @@ const commaList = (raw: string) =>
     .map((item) => item.trim())
     .filter((item) => item !== '')
 
+/** The serve's own host in an environment: `<serve>` + the environment's `domain_suffix`. */
+export function primaryHost(serve: string, domainSuffix: string): string {
+  return `${serve}${domainSuffix.startsWith('.') || domainSuffix === '' ? '' : '.'}${domainSuffix}`.toLowerCase()
+}
+
 function hostsOf(input: RenderInput): string[] {
-  const suffix = input.environment.domain_suffix
-  const primary = `${input.serve.name}${suffix.startsWith('.') || suffix === '' ? '' : '.'}${suffix}`.toLowerCase()
+  const primary = primaryHost(input.serve.name, input.environment.domain_suffix)
   const hosts = [primary, ...(input.infra.additional_hosts ?? []).map((h) => h.trim().toLowerCase())]
   return [...new Set(hosts.filter((h) => h !== ''))]
 }
