@@ -8,9 +8,12 @@ import type { AppContext } from './context'
 import { httpConventions } from './lib/http'
 import { artifactController } from './modules/artifact'
 import { auditController } from './modules/audit'
+import { createDeploymentRuntime, type DeploymentRuntime, deploymentController } from './modules/deployment'
+import { redeployOnInfraChange } from './modules/deployment/service'
 import { environmentController } from './modules/environment'
 import { healthController } from './modules/health'
 import { infraConfigController } from './modules/infra-config'
+import type { InfraConfigChange } from './modules/infra-config/service'
 import { serveController } from './modules/serve'
 import { tokenController } from './modules/token'
 import { auditPlugin } from './plugins/audit'
@@ -23,7 +26,10 @@ const REDOC_PAGE = `<!doctype html>
 <body><redoc spec-url="/docs/json"></redoc>
 <script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script></body></html>`
 
-export function createApp(context: AppContext) {
+/** `deployment` carries the rollout tracker that src/index.ts starts and stops. */
+export function createApp(context: AppContext, deployment: DeploymentRuntime = createDeploymentRuntime(context)) {
+  // A PATCH of a deployed serve's infra config redeploys it with the new settings.
+  const infraConfigHooks = { onInfraConfigChanged: async (change: InfraConfigChange) => void (await redeployOnInfraChange(deployment.deps, change.audit, change)) }
   // normalize: false makes additionalProperties: false refuse unknown fields (422) instead of dropping them.
   return new Elysia({ normalize: false })
     .use(httpConventions(context.log))
@@ -48,6 +54,8 @@ export function createApp(context: AppContext) {
             { name: 'Serve', description: 'Model services: name, type (api or workflow), description, space' },
             { name: 'Infra config', description: "A serve's resources per environment: backend, cores, memory, replicas, node capacity" },
             { name: 'Artifact', description: 'Deployable images of a serve: built from git by the Artifact Builder, or registered prebuilt' },
+            { name: 'Deployment', description: 'Deploy, roll back, undeploy; revisions, history and live status' },
+            { name: 'One-click', description: 'Deploy an MLflow model in one call' },
             { name: 'Tokens', description: 'API tokens and their scopes (admin)' },
             { name: 'Audit', description: 'Who changed what, when (admin)' },
           ],
@@ -66,8 +74,9 @@ export function createApp(context: AppContext) {
       api
         .use(environmentController(context))
         .use(serveController(context))
-        .use(infraConfigController(context))
+        .use(infraConfigController(context, infraConfigHooks))
         .use(artifactController(context))
+        .use(deploymentController(context, deployment))
         .use(tokenController(context))
         .use(auditController(context)),
     )

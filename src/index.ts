@@ -13,6 +13,7 @@ import { createLogger, describeError } from './lib/logger'
 import { startTelemetry } from './lib/telemetry'
 import { createArtifactPoller } from './modules/artifact/poller'
 import { artifactDepsFor } from './modules/artifact/service'
+import { createDeploymentRuntime } from './modules/deployment'
 import { ensureBootstrapAdmin } from './modules/token/service'
 
 function configOrExit(env: Record<string, string | undefined> = process.env): Config {
@@ -73,11 +74,14 @@ async function serve() {
   }
 
   const context = { config, database: opened.database, log, clusterDrivers: createClusterDrivers(config) }
-  const app = createApp(context)
+  const deployment = createDeploymentRuntime(context)
+  const app = createApp(context, deployment)
   app.listen({ port: config.port, hostname: '0.0.0.0' })
   // Picks up builds left pending by a previous run at once, then follows new ones.
   const artifactPoller = createArtifactPoller(artifactDepsFor(context), { intervalMs: config.artifactBuilder.pollIntervalMs })
   artifactPoller.start()
+  // Resumes following every rollout a previous process left in flight, then follows new ones.
+  deployment.tracker.start()
   log.info('listening', { port: app.server?.port, env: config.env, telemetry: config.telemetry.enabled, docs: `http://localhost:${app.server?.port}/docs` })
 
   let stopping = false
@@ -92,6 +96,7 @@ async function serve() {
     // stop() without force waits for in-flight requests and stops accepting new ones.
     await app.stop(false)
     await artifactPoller.stop()
+    await deployment.tracker.stop()
     await opened.database.close()
     await opened.localServer?.stop()
     await telemetry.shutdown()

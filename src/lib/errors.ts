@@ -57,6 +57,7 @@ const UNAVAILABLE_CODES = new Set([
   'ER_ACCESS_DENIED_ERROR',
   'ER_BAD_DB_ERROR',
   'ER_LOCK_WAIT_TIMEOUT',
+  'ER_LOCK_DEADLOCK',
   'ER_QUERY_INTERRUPTED',
   'ConnectionRefused',
 ])
@@ -82,4 +83,10 @@ export function isDuplicateKey(error: unknown): boolean {
 export function isStillReferenced(error: unknown): boolean {
   const cause = rootCause(error) as { code?: unknown; errno?: unknown } | null
   return cause !== null && typeof cause === 'object' && (cause.errno === 1451 || cause.code === 'ER_ROW_IS_REFERENCED_2')
+}
+
+/** InnoDB chose this transaction as a deadlock victim: running it again is the prescribed answer. */
+export function isDeadlock(error: unknown): boolean {
+  const cause = rootCause(error) as { code?: unknown; errno?: unknown } | null
+  return cause !== null && typeof cause === 'object' && (cause.code === 'ER_LOCK_DEADLOCK' || cause.errno === 1213)
 }

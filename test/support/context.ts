@@ -5,6 +5,7 @@
 import { afterAll } from 'bun:test'
 import mysql from 'mysql2/promise'
 import { createApp } from '../../src/app'
+import { createDeploymentRuntime, type DeploymentRuntime } from '../../src/modules/deployment'
 import { type ClusterDrivers, createClusterDrivers } from '../../src/cluster'
 import { type Config, loadConfig } from '../../src/config'
 import { connectDatabase, type Database } from '../../src/db/client'
@@ -17,6 +18,8 @@ export interface TestContext {
   config: Config
   database: Database
   clusterDrivers: ClusterDrivers
+  /** The deployment module's runtime: tests tick its rollout tracker themselves. */
+  deployment: DeploymentRuntime
   url: string
   app: ReturnType<typeof createApp>
   logs: string[]
@@ -58,7 +61,8 @@ export async function createTestContext(
   const logs: string[] = []
   const log = createLogger({ level: 'debug', write: (line) => logs.push(line) })
   const clusterDrivers = overrides.clusterDrivers ?? createClusterDrivers(config)
-  const app = createApp({ config, database, log, clusterDrivers })
+  const deployment = createDeploymentRuntime({ config, database, log, clusterDrivers })
+  const app = createApp({ config, database, log, clusterDrivers }, deployment)
   const raw = await mysql.createConnection({ uri: url.toString(), timezone: 'Z' })
 
   afterAll(async () => {
@@ -71,6 +75,7 @@ export async function createTestContext(
     config,
     database,
     clusterDrivers,
+    deployment,
     url: url.toString(),
     app,
     logs,

@@ -12,6 +12,8 @@ type WorkflowConfig = InfraConfigModel.WorkflowServeConfig
 
 /** What a PATCH of an infra config hands to whoever must react (the deployment module redeploys). */
 export interface InfraConfigChange {
+  /** Who changed it: a redeploy it causes is theirs. */
+  audit: AuditContext
   serve: ServeRow
   environment: EnvironmentRow
   infraConfig: InfraConfigModel.InfraConfig
@@ -231,6 +233,6 @@ export async function updateInfraConfig(
     await recordAudit(tx, audit, { resourceType: 'serve', resourceName: serve.name, statusCode: 200, summary: { env: environment.name, ...body } })
   })
   const infraConfig = toInfraConfig(await findRow(db, serve, environment), serve, environment.name)
-  await hooks.onInfraConfigChanged({ serve, environment, infraConfig })
+  await hooks.onInfraConfigChanged({ audit, serve, environment, infraConfig })
   return infraConfig
 }

@@ -1,6 +1,6 @@
-import { and, asc, count, eq, like, type SQL } from 'drizzle-orm'
+import { and, asc, count, eq, inArray, like, type SQL } from 'drizzle-orm'
 import type { Db, Executor } from '../../db/client'
-import { type ServeRow, serves } from '../../db/schema'
+import { deployments, environments, IN_FLIGHT_STATUSES, type ServeRow, serves } from '../../db/schema'
 import { AppError, conflict, isDuplicateKey, notFound } from '../../lib/errors'
 import { escapeLike, type Page, type PageRequest, pageWindow } from '../../lib/pagination'
 import { type AuditContext, recordAudit } from '../audit/service'
@@ -24,12 +24,15 @@ export async function findServe(db: Executor, name: string): Promise<ServeRow> {
   return row
 }
 
-/**
- * The environments where this serve is deployed. There are no deployments yet: the deployment
- * module replaces this body, and both the serve overview and DELETE's 409 follow it.
- */
-export async function deployedEnvironments(_db: Executor, _serveId: number): Promise<string[]> {
-  return []
+/** Environments where this serve is live (active or rolling out): the overview shows them, DELETE refuses. */
+export async function deployedEnvironments(db: Executor, serveId: number): Promise<string[]> {
+  const rows = await db
+    .selectDistinct({ name: environments.name })
+    .from(deployments)
+    .innerJoin(environments, eq(environments.id, deployments.environmentId))
+    .where(and(eq(deployments.serveId, serveId), inArray(deployments.status, ['active', ...IN_FLIGHT_STATUSES])))
+    .orderBy(environments.name)
+  return rows.map((row) => row.name)
 }
 
 export async function createServe(db: Db, audit: AuditContext, body: ServeModel.CreateBody): Promise<ServeRow> {

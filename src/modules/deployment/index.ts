@@ -1,0 +1,175 @@
+import { Elysia, status, t } from 'elysia'
+import type { AppContext } from '../../context'
+import type { DeploymentRow } from '../../db/schema'
+import { AppError } from '../../lib/errors'
+import { errorResponses, ok, okPage } from '../../lib/http'
+import { auditContextOf } from '../../plugins/audit'
+import { toYaml } from '../../render'
+import { type ArtifactDeps, artifactDepsFor } from '../artifact/service'
+import { DeploymentModel } from './model'
+import { deployModel, undeployModel } from './one-click'
+import * as service from './service'
+import { createRolloutTracker, type RolloutTracker } from './tracker'
+
+const tags = ['Deployment']
+
+export interface DeploymentRuntime {
+  deps: service.DeploymentDeps
+  artifactDeps: ArtifactDeps
+  tracker: RolloutTracker
+}
+
+type Subject = Parameters<typeof service.toRevision>[2]
+
+/** The deployment module's dependencies and its rollout tracker, built once per app. */
+export function createDeploymentRuntime(context: AppContext): DeploymentRuntime {
+  const deps: service.DeploymentDeps = { db: context.database.db, config: context.config, drivers: context.clusterDrivers, log: context.log }
+  return { deps, artifactDeps: artifactDepsFor(context), tracker: createRolloutTracker(deps, { intervalMs: context.config.rollout.pollIntervalMs }) }
+}
+
+export const deploymentController = (context: AppContext, runtime: DeploymentRuntime) => {
+  const { deps, tracker } = runtime
+
+  /** 202 while rolling out; with `?wait=N`, 200 once it has ended, or 504 with where it is. */
+  async function answer(row: DeploymentRow, subject: Subject, waitSeconds: number | undefined) {
+    if (!waitSeconds) return status(202, ok(service.toRevision(row, deps.config, subject), `Revision ${row.revision} is rolling out`))
+    const settled = await tracker.settle(row.id, waitSeconds * 1000)
+    const revision = service.toRevision(settled, deps.config, subject)
+    if (settled.status === 'deploying' || settled.status === 'pending') {
+      throw new AppError(
+        504,
+        'ROLLOUT_TIMEOUT',
+        `Revision ${row.revision} is still ${settled.status} after ${waitSeconds}s; follow it at GET /api/v1/serve/${subject.serve.name}/deployment/${subject.environment.name}`,
+      )
+    }
+    const message = settled.status === 'failed' ? `Revision ${row.revision} failed: ${settled.failureReason ?? 'unknown reason'}` : `Revision ${row.revision} is ${settled.status}`
+    return status(200, ok(revision, message))
+  }
+
+  return new Elysia({ name: 'deployment', prefix: '/serve' })
+    .post(
+      '/:serve_name/deploy',
+      async ({ params, body, query, request, route }) => {
+        const outcome = await service.deploy(deps, auditContextOf(request, route), params.serve_name, body)
+        if (outcome.kind === 'dry-run') {
+          return status(200, ok({ dry_run: true as const, manifests: outcome.manifests, diff: outcome.diff, active_revision: outcome.activeRevision }, 'Dry run: nothing was applied or recorded'))
+        }
+        return answer(outcome.row, outcome.subject, query.wait)
+      },
+      {
+        params: DeploymentModel.serveParams,
+        query: DeploymentModel.waitQuery,
+        body: DeploymentModel.deployBody,
+        response: { 200: t.Union([DeploymentModel.one, DeploymentModel.dryRun]), 202: DeploymentModel.one, ...errorResponses(404, 409, 502, 504) },
+        detail: {
+          tags,
+          summary: 'Deploy an artifact to an environment: records a revision, applies it, answers 202 (or waits with ?wait=seconds); dry_run previews it',
+        },
+      },
+    )
+    .post(
+      '/:serve_name/rollback',
+      async ({ params, body, query, request, route }) => {
+        const { row, subject } = await service.rollback(deps, auditContextOf(request, route), params.serve_name, body)
+        return answer(row, subject, query.wait)
+      },
+      {
+        params: DeploymentModel.serveParams,
+        query: DeploymentModel.waitQuery,
+        body: DeploymentModel.rollbackBody,
+        response: { 200: DeploymentModel.one, 202: DeploymentModel.one, ...errorResponses(404, 409, 502, 504) },
+        detail: { tags, summary: 'Roll back: a new revision made from an earlier one (default: the last one active before the current)' },
+      },
+    )
+    .post(
+      '/:serve_name/undeploy',
+      async ({ params, body, request, route }) => {
+        const result = await service.undeploy(deps, auditContextOf(request, route), params.serve_name, body.env)
+        return undeployed(result)
+      },
+      {
+        params: DeploymentModel.serveParams,
+        body: DeploymentModel.envBody,
+        response: { 200: DeploymentModel.undeployed, ...errorResponses(404, 409, 502) },
+        detail: { tags, summary: 'Undeploy from an environment: removes the objects, keeps config and history; idempotent' },
+      },
+    )
+    .post(
+      '/:serve_name/undeploy/:env',
+      async ({ params, request, route }) => undeployed(await service.undeploy(deps, auditContextOf(request, route), params.serve_name, params.env)),
+      {
+        params: DeploymentModel.envParams,
+        response: { 200: DeploymentModel.undeployed, ...errorResponses(404, 409, 502) },
+        detail: { tags, summary: "Undeploy from an environment (the original's path)" },
+      },
+    )
+    .get('/:serve_name/deployment/:env', async ({ params }) => ok(await service.currentDeployment(deps, params.serve_name, params.env)), {
+      params: DeploymentModel.envParams,
+      response: { 200: DeploymentModel.current, ...errorResponses(404) },
+      detail: { tags, summary: 'What is deployed in an environment: the active and in-flight revisions and live rollout progress' },
+    })
+    .get('/:serve_name/status/:env', async ({ params }) => ok({ status: await service.readiness(deps, params.serve_name, params.env) }), {
+      params: DeploymentModel.envParams,
+      response: { 200: DeploymentModel.readiness, ...errorResponses(404) },
+      detail: { tags, summary: "READY when a revision is active and every replica is ready, else NOT_READY (the original's status route)" },
+    })
+    .get(
+      '/:serve_name/deployments',
+      async ({ params, query }) => okPage(await service.history(deps, params.serve_name, query)),
+      {
+        params: DeploymentModel.serveParams,
+        query: DeploymentModel.historyQuery,
+        response: { 200: DeploymentModel.page, ...errorResponses(404) },
+        detail: { tags, summary: 'Deployment history of a serve, newest first; filter by env and status' },
+      },
+    )
+    .get('/:serve_name/deployments/:revision', async ({ params }) => ok(await service.revisionDetail(deps, params.serve_name, params.revision)), {
+      params: DeploymentModel.revisionParams,
+      response: { 200: DeploymentModel.oneWithManifests, ...errorResponses(404) },
+      detail: { tags, summary: 'One revision, with the manifests it applied' },
+    })
+    .get(
+      '/:serve_name/manifests/:env',
+      async ({ params, query, headers }) => {
+        const rendered = await service.previewManifests(deps, params.serve_name, params.env, query.artifact_version)
+        const yaml = (headers.accept ?? '').includes('yaml')
+        return new Response(yaml ? toYaml(rendered.manifests) : JSON.stringify(rendered.manifests, null, 2), {
+          headers: { 'content-type': yaml ? 'application/yaml' : 'application/json' },
+        })
+      },
+      {
+        params: DeploymentModel.envParams,
+        query: t.Object({ artifact_version: t.String({ minLength: 1, maxLength: 64 }) }),
+        response: { 200: t.Array(t.Record(t.String(), t.Unknown()), { description: 'The manifests (JSON, or YAML with Accept: application/yaml)' }), ...errorResponses(404, 409) },
+        detail: { tags, summary: 'Preview the manifests a deploy of this artifact would apply; touches no cluster' },
+      },
+    )
+    .post(
+      '/deploy-model',
+      async ({ body, query, request, route }) => {
+        const { row, subject } = await deployModel(deps, runtime.artifactDeps, auditContextOf(request, route), body)
+        return answer(row, subject, query.wait)
+      },
+      {
+        query: DeploymentModel.waitQuery,
+        body: DeploymentModel.deployModelBody,
+        response: { 200: DeploymentModel.one, 202: DeploymentModel.one, ...errorResponses(404, 409, 502, 504) },
+        detail: { tags: ['One-click'], summary: 'Deploy an MLflow model in one call: creates or reuses the serve, its infra config and artifact, then deploys' },
+      },
+    )
+    .post(
+      '/undeploy-model',
+      async ({ body, request, route }) => undeployed(await undeployModel(deps, auditContextOf(request, route), body)),
+      {
+        body: DeploymentModel.undeployModelBody,
+        response: { 200: DeploymentModel.undeployed, ...errorResponses(404, 409, 502) },
+        detail: { tags: ['One-click'], summary: 'Undeploy a one-click model from an environment' },
+      },
+    )
+}
+
+function undeployed(result: { subject: Subject; undeployedRevision: number | null }) {
+  const { subject, undeployedRevision } = result
+  const message = undeployedRevision === null ? 'Nothing to undeploy' : `Revision ${undeployedRevision} undeployed`
+  return ok({ serve_name: subject.serve.name, env: subject.environment.name, undeployed_revision: undeployedRevision }, message)
+}

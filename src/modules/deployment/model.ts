@@ -1,0 +1,189 @@
+import { t } from 'elysia'
+import { DEPLOYMENT_REASONS, DEPLOYMENT_STATUSES, NODE_CAPACITY_TYPES } from '../../db/schema'
+import { Envelope, PageEnvelope } from '../../lib/http'
+import { PageQuery } from '../../lib/pagination'
+import { StringEnum } from '../../lib/schema'
+import { serveName } from '../serve/model'
+
+const strict = { additionalProperties: false }
+const ENV_VAR_NAME = '^[A-Za-z_][A-Za-z0-9_]{0,127}$'
+const surge = t.Union([t.Integer({ minimum: 0, maximum: 1000 }), t.String({ pattern: '^(100|[1-9]?[0-9])%$' })])
+
+export namespace DeploymentModel {
+  export const deploymentConfig = t.Object(
+    {
+      deployment_strategy: t.Optional(StringEnum(['rolling', 'recreate'] as const, { description: 'Default rolling' })),
+      max_surge: t.Optional(surge),
+      max_unavailable: t.Optional(surge),
+      environment_variables: t.Optional(
+        t.Record(t.String({ pattern: ENV_VAR_NAME }), t.String({ maxLength: 32_768 }), {
+          description: 'Passed to the container; keys are upper-cased as in the original',
+          maxProperties: 200,
+          additionalProperties: false,
+        }),
+      ),
+    },
+    strict,
+  )
+  export type DeploymentConfigBody = typeof deploymentConfig.static
+
+  export const serveParams = t.Object({ serve_name: t.String({ maxLength: 255 }) })
+  export const envParams = t.Object({ serve_name: t.String({ maxLength: 255 }), env: t.String({ maxLength: 255 }) })
+  export const revisionParams = t.Object({ serve_name: t.String({ maxLength: 255 }), revision: t.Integer({ minimum: 1 }) })
+
+  export const deployBody = t.Object(
+    {
+      env: t.String({ maxLength: 255, examples: ['prod'] }),
+      artifact_version: t.String({ minLength: 1, maxLength: 64, examples: ['v1.0.0'] }),
+      api_serve_deployment_config: t.Optional(deploymentConfig),
+      dry_run: t.Optional(t.Boolean({ description: 'Return the manifests and a diff against the active revision; apply and record nothing' })),
+    },
+    {
+      ...strict,
+      examples: [
+        {
+          env: 'prod',
+          artifact_version: 'v1.0.0',
+          api_serve_deployment_config: { deployment_strategy: 'rolling', environment_variables: { MODEL_PATH: '/models/production' } },
+        },
+      ],
+    },
+  )
+  export type DeployBody = typeof deployBody.static
+
+  export const waitQuery = t.Object({
+    wait: t.Optional(t.Integer({ minimum: 0, maximum: 1800, description: 'Seconds to block until the rollout ends (then 200, or 504 with the current status)' })),
+  })
+
+  export const envBody = t.Object({ env: t.String({ maxLength: 255, examples: ['prod'] }) }, strict)
+  export const rollbackBody = t.Object(
+    {
+      env: t.String({ maxLength: 255, examples: ['prod'] }),
+      revision: t.Optional(t.Integer({ minimum: 1, description: 'Default: the last revision that was active before the current one' })),
+    },
+    strict,
+  )
+  export type RollbackBody = typeof rollbackBody.static
+
+  export const historyQuery = t.Object({
+    ...PageQuery,
+    env: t.Optional(t.String({ maxLength: 255 })),
+    status: t.Optional(StringEnum(DEPLOYMENT_STATUSES)),
+  })
+  export type HistoryQuery = typeof historyQuery.static
+
+  export const revision = t.Object({
+    revision: t.Integer(),
+    serve_name: t.String(),
+    env: t.String(),
+    status: StringEnum(DEPLOYMENT_STATUSES),
+    reason: StringEnum(DEPLOYMENT_REASONS),
+    rolled_back_from: t.Nullable(t.Integer()),
+    artifact_version: t.String(),
+    image: t.String(),
+    api_serve_deployment_config: t.Object({
+      deployment_strategy: StringEnum(['rolling', 'recreate'] as const),
+      max_surge: t.Optional(surge),
+      max_unavailable: t.Optional(surge),
+      environment_variables: t.Record(t.String(), t.String()),
+    }),
+    infra_snapshot: t.Record(t.String(), t.Unknown()),
+    service_url: t.String(),
+    failure_reason: t.Nullable(t.String()),
+    created_by: t.String(),
+    created_at: t.String({ format: 'date-time' }),
+    updated_at: t.String({ format: 'date-time' }),
+    activated_at: t.Nullable(t.String({ format: 'date-time' })),
+    ended_at: t.Nullable(t.String({ format: 'date-time' })),
+  })
+  export type Revision = typeof revision.static
+
+  export const revisionWithManifests = t.Object({ ...revision.properties, manifests: t.String({ description: 'The applied manifests, as YAML' }) })
+
+  const revisionExample = {
+    revision: 3,
+    serve_name: 'my-model-serve',
+    env: 'prod',
+    status: 'deploying',
+    reason: 'deploy',
+    rolled_back_from: null,
+    artifact_version: 'v1.0.0',
+    image: 'docker.io/darwin:my-model-serve_v1.0.0',
+    api_serve_deployment_config: { deployment_strategy: 'rolling', environment_variables: { MODEL_PATH: '/models/production' } },
+    infra_snapshot: { backend_type: 'fastapi', cores: 4, memory: 8, min_replicas: 2, max_replicas: 10, node_capacity_type: 'spot' },
+    service_url: 'https://my-model-serve.mycompany.com',
+    failure_reason: null,
+    created_by: 'ci-pipeline',
+    created_at: '2026-11-28T12:00:00.000Z',
+    updated_at: '2026-11-28T12:00:00.000Z',
+    activated_at: null,
+    ended_at: null,
+  }
+  export const one = Envelope(revision, revisionExample)
+  export const oneWithManifests = Envelope(revisionWithManifests)
+  export const page = PageEnvelope(revision)
+  export const dryRun = Envelope(
+    t.Object({
+      dry_run: t.Literal(true),
+      manifests: t.String({ description: 'What would be applied, as YAML' }),
+      diff: t.String({ description: 'Unified diff against the active revision (everything is new when none is active)' }),
+      active_revision: t.Nullable(t.Integer()),
+    }),
+  )
+
+  export const rollout = t.Object({
+    phase: t.String(),
+    desired_replicas: t.Integer(),
+    updated_replicas: t.Integer(),
+    ready_replicas: t.Integer(),
+    available_replicas: t.Integer(),
+    failure_reason: t.Optional(t.String()),
+  })
+  export type Rollout = typeof rollout.static
+  export const current = Envelope(
+    t.Object({
+      serve_name: t.String(),
+      env: t.String(),
+      active: t.Nullable(revision),
+      in_flight: t.Nullable(revision),
+      rollout: t.Nullable(rollout),
+      rollout_error: t.Optional(t.String({ description: 'Why live progress could not be read from the cluster' })),
+    }),
+  )
+  export const readiness = Envelope(t.Object({ status: StringEnum(['READY', 'NOT_READY'] as const) }), { status: 'READY' })
+  export const undeployed = Envelope(
+    t.Object({ serve_name: t.String(), env: t.String(), undeployed_revision: t.Nullable(t.Integer()) }),
+  )
+
+  /** One-click MLflow model deployment, as in the seed README. */
+  export const deployModelBody = t.Object(
+    {
+      serve_name: serveName,
+      model_uri: t.String({ maxLength: 1024, examples: ['mlflow-artifacts:/45/0123456789abcdef0123456789abcdef/artifacts/model'] }),
+      env: t.String({ maxLength: 255, examples: ['prod'] }),
+      cores: t.Optional(t.Number({ minimum: 1, maximum: 64, default: 1 })),
+      memory: t.Optional(t.Number({ minimum: 1, maximum: 512, default: 2, description: 'GiB' })),
+      node_capacity: t.Optional(StringEnum(NODE_CAPACITY_TYPES)),
+      min_replicas: t.Optional(t.Integer({ minimum: 1, maximum: 100 })),
+      max_replicas: t.Optional(t.Integer({ minimum: 1, maximum: 100 })),
+      environment_variables: t.Optional(t.Record(t.String({ pattern: ENV_VAR_NAME }), t.String({ maxLength: 32_768 }), { maxProperties: 200, additionalProperties: false })),
+    },
+    {
+      ...strict,
+      examples: [
+        {
+          serve_name: 'my-model',
+          model_uri: 'mlflow-artifacts:/45/0123456789abcdef0123456789abcdef/artifacts/model',
+          env: 'prod',
+          cores: 4,
+          memory: 8,
+          node_capacity: 'spot',
+          min_replicas: 1,
+          max_replicas: 3,
+        },
+      ],
+    },
+  )
+  export type DeployModelBody = typeof deployModelBody.static
+  export const undeployModelBody = t.Object({ serve_name: t.String({ maxLength: 255 }), env: t.String({ maxLength: 255 }) }, strict)
+}
