@@ -11,6 +11,8 @@ import { auditController } from './modules/audit'
 import { environmentController } from './modules/environment'
 import { healthController } from './modules/health'
 import { infraConfigController } from './modules/infra-config'
+import { scalingController } from './modules/scaling'
+import { createScalingScheduler, type ScalingScheduler } from './modules/scaling/service'
 import { serveController } from './modules/serve'
 import { tokenController } from './modules/token'
 import { auditPlugin } from './plugins/audit'
@@ -23,7 +25,8 @@ const REDOC_PAGE = `<!doctype html>
 <body><redoc spec-url="/docs/json"></redoc>
 <script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script></body></html>`
 
-export function createApp(context: AppContext) {
+/** `scaling`: the tick behind POST /api/v1/scaling/tick; src/index.ts passes the one its cron job runs. */
+export function createApp(context: AppContext, scaling: ScalingScheduler = createScalingScheduler(context, context.clusterDrivers)) {
   // normalize: false makes additionalProperties: false refuse unknown fields (422) instead of dropping them.
   return new Elysia({ normalize: false })
     .use(httpConventions(context.log))
@@ -50,6 +53,7 @@ export function createApp(context: AppContext) {
             { name: 'Artifact', description: 'Deployable images of a serve: built from git by the Artifact Builder, or registered prebuilt' },
             { name: 'Tokens', description: 'API tokens and their scopes (admin)' },
             { name: 'Audit', description: 'Who changed what, when (admin)' },
+            { name: 'Scaling', description: 'Scheduled scaling: windows of replica bounds per serve and environment, their events, the tick' },
           ],
           components: {
             securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API token (see /api/v1/tokens)' } },
@@ -69,7 +73,8 @@ export function createApp(context: AppContext) {
         .use(infraConfigController(context))
         .use(artifactController(context))
         .use(tokenController(context))
-        .use(auditController(context)),
+        .use(auditController(context))
+        .use(scalingController(context, scaling)),
     )
 }
 

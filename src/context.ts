@@ -1,3 +1,4 @@
+import type { ClusterDrivers } from './cluster'
 import type { Config } from './config'
 import type { Database } from './db/client'
 import type { Logger } from './lib/logger'
@@ -7,4 +8,5 @@ export interface AppContext {
   config: Config
   database: Database
   log: Logger
+  clusterDrivers: ClusterDrivers
 }

@@ -5,6 +5,7 @@
  * host's /healthcheck answers 200 (the image's HEALTHCHECK: distroless has no curl).
  */
 import { createApp } from './app'
+import { createClusterDrivers } from './cluster'
 import { type Config, ConfigError, loadConfig } from './config'
 import { openDatabase } from './db/connect'
 import { NoDatabaseServerError } from './db/local-server'
@@ -12,6 +13,8 @@ import { createLogger, describeError } from './lib/logger'
 import { startTelemetry } from './lib/telemetry'
 import { createArtifactPoller } from './modules/artifact/poller'
 import { artifactDepsFor } from './modules/artifact/service'
+import { scalingCronJob } from './modules/scaling'
+import { createScalingScheduler } from './modules/scaling/service'
 import { ensureBootstrapAdmin } from './modules/token/service'
 
 function configOrExit(env: Record<string, string | undefined> = process.env): Config {
@@ -71,13 +74,17 @@ async function serve() {
     )
   }
 
-  const context = { config, database: opened.database, log }
-  const app = createApp(context)
+  const clusterDrivers = createClusterDrivers(config)
+  const context = { config, database: opened.database, log, clusterDrivers }
+  const scaling = createScalingScheduler(context, clusterDrivers)
+  const app = createApp(context, scaling)
+  // Off (SCALING_ENABLED=false) where a platform calls POST /api/v1/scaling/tick on a schedule instead.
+  const scalingJob = config.scaling.enabled ? app.use(scalingCronJob(scaling, config.scaling.tickCron, log)).store.cron.scaling : undefined
   app.listen({ port: config.port, hostname: '0.0.0.0' })
   // Picks up builds left pending by a previous run at once, then follows new ones.
   const artifactPoller = createArtifactPoller(artifactDepsFor(context), { intervalMs: config.artifactBuilder.pollIntervalMs })
   artifactPoller.start()
-  log.info('listening', { port: app.server?.port, env: config.env, telemetry: config.telemetry.enabled, docs: `http://localhost:${app.server?.port}/docs` })
+  log.info('listening', { port: app.server?.port, env: config.env, telemetry: config.telemetry.enabled, scaling_tick: scalingJob ? config.scaling.tickCron : 'off', docs: `http://localhost:${app.server?.port}/docs` })
 
   let stopping = false
   const shutdown = async (signal: string) => {
@@ -91,6 +98,8 @@ async function serve() {
     // stop() without force waits for in-flight requests and stops accepting new ones.
     await app.stop(false)
     await artifactPoller.stop()
+    scalingJob?.stop()
+    await scaling.stop()
     await opened.database.close()
     await opened.localServer?.stop()
     await telemetry.shutdown()

@@ -198,7 +198,7 @@ describe('infra config API — the redeploy seam', () => {
       .use(authPlugin({ db: ctx.database.db, enabled: false, log }))
       .group('/api/v1', (group) =>
         group.use(
-          infraConfigController({ config: ctx.config, database: ctx.database, log }, { onInfraConfigChanged: async (change) => void changes.push(change) }),
+          infraConfigController({ config: ctx.config, database: ctx.database, log, clusterDrivers: ctx.clusterDrivers }, { onInfraConfigChanged: async (change) => void changes.push(change) }),
         ),
       )
     const response = await app.handle(

@@ -13,7 +13,7 @@ interface OpenApiSpec {
 }
 
 const ctx = await createTestContext()
-const server = createApp({ config: ctx.config, database: ctx.database, log: createLogger({ level: 'silent' }) }).listen({
+const server = createApp({ config: ctx.config, database: ctx.database, log: createLogger({ level: 'silent' }), clusterDrivers: ctx.clusterDrivers }).listen({
   port: 0,
   hostname: '127.0.0.1',
 })
@@ -38,7 +38,7 @@ describe('health and readiness', () => {
     // A port nothing listens on: connections are refused, as when the server is stopped.
     const down = connectDatabase({ url: 'mysql://root@127.0.0.1:1/nowhere', poolSize: 1 })
     const logs: string[] = []
-    const app = createApp({ config: loadConfig({ ENV: 'test' }), database: down, log: createLogger({ write: (l) => logs.push(l) }) })
+    const app = createApp({ config: loadConfig({ ENV: 'test' }), database: down, log: createLogger({ write: (l) => logs.push(l) }), clusterDrivers: ctx.clusterDrivers })
     const ready = await app.handle(new Request('http://localhost/readyz'))
     expect(ready.status).toBe(503)
     expect(await ready.json()).toMatchObject({ status: 'ERROR', code: 'DATABASE_UNAVAILABLE' })

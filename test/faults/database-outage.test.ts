@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp } from '../../src/app'
+import { createClusterDrivers } from '../../src/cluster'
 import { loadConfig } from '../../src/config'
 import { connectDatabase } from '../../src/db/client'
 import { freePort, type LocalServer, startLocalServer } from '../../src/db/local-server'
@@ -25,7 +26,8 @@ const database = connectDatabase({ url, poolSize: 4 })
 await runMigrations(database)
 const token = `outage-admin-token-${crypto.randomUUID()}`
 await ensureBootstrapAdmin(database.db, 'admin', token)
-const app = createApp({ config: loadConfig({ ENV: 'test', DATABASE_URL: url }), database, log: createLogger({ level: 'silent' }) })
+const config = loadConfig({ ENV: 'test', DATABASE_URL: url })
+const app = createApp({ config, database, log: createLogger({ level: 'silent' }), clusterDrivers: createClusterDrivers(config) })
 afterAll(async () => {
   await database.close()
   await server.stop()

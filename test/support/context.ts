@@ -5,6 +5,7 @@
 import { afterAll } from 'bun:test'
 import mysql from 'mysql2/promise'
 import { createApp } from '../../src/app'
+import { type ClusterDrivers, createClusterDrivers } from '../../src/cluster'
 import { type Config, loadConfig } from '../../src/config'
 import { connectDatabase, type Database } from '../../src/db/client'
 import { ensureDatabaseExists, runMigrations } from '../../src/db/migrate'
@@ -15,6 +16,7 @@ import { ensureBootstrapAdmin } from '../../src/modules/token/service'
 export interface TestContext {
   config: Config
   database: Database
+  clusterDrivers: ClusterDrivers
   url: string
   app: ReturnType<typeof createApp>
   logs: string[]
@@ -38,7 +40,10 @@ export interface TestResponse {
 
 let counter = 0
 
-export async function createTestContext(env: Record<string, string> = {}): Promise<TestContext> {
+export async function createTestContext(
+  env: Record<string, string> = {},
+  overrides: { clusterDrivers?: ClusterDrivers } = {},
+): Promise<TestContext> {
   const serverUrl = process.env.TEST_DATABASE_SERVER_URL
   if (!serverUrl) throw new Error('TEST_DATABASE_SERVER_URL is not set: run tests with `bun test` (bunfig.toml preloads the server)')
   const name = `t_${Date.now().toString(36)}_${process.pid}_${counter++}_${Math.random().toString(36).slice(2, 8)}`
@@ -52,7 +57,8 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
   await ensureBootstrapAdmin(database.db, 'admin', adminToken)
   const logs: string[] = []
   const log = createLogger({ level: 'debug', write: (line) => logs.push(line) })
-  const app = createApp({ config, database, log })
+  const clusterDrivers = overrides.clusterDrivers ?? createClusterDrivers(config)
+  const app = createApp({ config, database, log, clusterDrivers })
   const raw = await mysql.createConnection({ uri: url.toString(), timezone: 'Z' })
 
   afterAll(async () => {
@@ -64,6 +70,7 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
   return {
     config,
     database,
+    clusterDrivers,
     url: url.toString(),
     app,
     logs,
