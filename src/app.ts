@@ -14,6 +14,8 @@ import { environmentController } from './modules/environment'
 import { healthController } from './modules/health'
 import { infraConfigController } from './modules/infra-config'
 import type { InfraConfigChange } from './modules/infra-config/service'
+import { scalingController } from './modules/scaling'
+import { createScalingScheduler, type ScalingScheduler } from './modules/scaling/service'
 import { serveController } from './modules/serve'
 import { tokenController } from './modules/token'
 import { auditPlugin } from './plugins/audit'
@@ -26,8 +28,20 @@ const REDOC_PAGE = `<!doctype html>
 <body><redoc spec-url="/docs/json"></redoc>
 <script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script></body></html>`
 
-/** `deployment` carries the rollout tracker that src/index.ts starts and stops. */
-export function createApp(context: AppContext, deployment: DeploymentRuntime = createDeploymentRuntime(context)) {
+/** The workers behind some routes: src/index.ts starts and stops them (tests drive them by hand). */
+export interface AppWorkers {
+  /** The rollout tracker and what deployments need. */
+  deployment: DeploymentRuntime
+  /** The tick behind POST /api/v1/scaling/tick (the cron job in src/index.ts runs the same one). */
+  scaling: ScalingScheduler
+}
+
+export function createWorkers(context: AppContext): AppWorkers {
+  return { deployment: createDeploymentRuntime(context), scaling: createScalingScheduler(context, context.clusterDrivers) }
+}
+
+export function createApp(context: AppContext, workers: AppWorkers = createWorkers(context)) {
+  const { deployment, scaling } = workers
   // A PATCH of a deployed serve's infra config redeploys it with the new settings.
   const infraConfigHooks = { onInfraConfigChanged: async (change: InfraConfigChange) => void (await redeployOnInfraChange(deployment.deps, change.audit, change)) }
   // normalize: false makes additionalProperties: false refuse unknown fields (422) instead of dropping them.
@@ -58,6 +72,7 @@ export function createApp(context: AppContext, deployment: DeploymentRuntime = c
             { name: 'One-click', description: 'Deploy an MLflow model in one call' },
             { name: 'Tokens', description: 'API tokens and their scopes (admin)' },
             { name: 'Audit', description: 'Who changed what, when (admin)' },
+            { name: 'Scaling', description: 'Scheduled scaling: windows of replica bounds per serve and environment, their events, the tick' },
           ],
           components: {
             securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API token (see /api/v1/tokens)' } },
@@ -78,7 +93,8 @@ export function createApp(context: AppContext, deployment: DeploymentRuntime = c
         .use(artifactController(context))
         .use(deploymentController(context, deployment))
         .use(tokenController(context))
-        .use(auditController(context)),
+        .use(auditController(context))
+        .use(scalingController(context, scaling)),
     )
 }
 

@@ -3,6 +3,7 @@
  * The names and defaults are those of the original's README (see env.example); a bad value stops
  * the process with one line naming the variable and what is wrong with it.
  */
+import { CronSyntaxError, parseCron } from './modules/scaling/cron'
 
 export class ConfigError extends Error {
   constructor(
@@ -75,6 +76,18 @@ function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: r
     throw new ConfigError(name, `expected one of ${allowed.join(', ')}, got "${raw}"`)
   }
   return raw as T
+}
+
+/** A five-field cron expression (minute hour day-of-month month day-of-week). */
+function cronPattern(env: Env, name: string, fallback: string): string {
+  const raw = str(env, name, fallback)
+  try {
+    parseCron(raw)
+  } catch (error) {
+    if (error instanceof CronSyntaxError) throw new ConfigError(name, `expected a 5-field cron expression: ${error.message}`)
+    throw error
+  }
+  return raw
 }
 
 function path(env: Env, name: string, fallback: string): string {
@@ -173,6 +186,14 @@ export function loadConfig(env: Env = process.env) {
       bootstrapAdminToken: optionalStr(env, 'ML_SERVE_BOOTSTRAP_ADMIN_TOKEN'),
     },
     idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 1, 24 * 30),
+    scaling: {
+      /** Runs the in-process tick job; POST /api/v1/scaling/tick works either way. */
+      enabled: bool(env, 'SCALING_ENABLED', true),
+      /** When the in-process job ticks, read in UTC. */
+      tickCron: cronPattern(env, 'SCALING_TICK_CRON', '* * * * *'),
+      /** How long the scheduler's lease outlives a tick: above the tick interval and the longest tick. */
+      leaseTtlMs: int(env, 'SCALING_LEASE_TTL_MS', 180_000, 1_000, 86_400_000),
+    },
   }
   if (!config.auth.enabled && !isLocal) {
     throw new ConfigError('AUTH_ENABLED', `may be false only with ENV=local (ENV is "${environment}")`)

@@ -4,7 +4,7 @@
  * migrations and exits (the Kubernetes Job, `bun run db:migrate`); `healthcheck` exits 0 when this
  * host's /healthcheck answers 200 (the image's HEALTHCHECK: distroless has no curl).
  */
-import { createApp } from './app'
+import { createApp, createWorkers } from './app'
 import { createClusterDrivers } from './cluster'
 import { type Config, ConfigError, loadConfig } from './config'
 import { openDatabase } from './db/connect'
@@ -13,7 +13,7 @@ import { createLogger, describeError } from './lib/logger'
 import { startTelemetry } from './lib/telemetry'
 import { createArtifactPoller } from './modules/artifact/poller'
 import { artifactDepsFor } from './modules/artifact/service'
-import { createDeploymentRuntime } from './modules/deployment'
+import { scalingCronJob } from './modules/scaling'
 import { ensureBootstrapAdmin } from './modules/token/service'
 
 function configOrExit(env: Record<string, string | undefined> = process.env): Config {
@@ -74,15 +74,17 @@ async function serve() {
   }
 
   const context = { config, database: opened.database, log, clusterDrivers: createClusterDrivers(config) }
-  const deployment = createDeploymentRuntime(context)
-  const app = createApp(context, deployment)
+  const workers = createWorkers(context)
+  const app = createApp(context, workers)
+  // Off (SCALING_ENABLED=false) where a platform calls POST /api/v1/scaling/tick on a schedule instead.
+  const scalingJob = config.scaling.enabled ? app.use(scalingCronJob(workers.scaling, config.scaling.tickCron, log)).store.cron.scaling : undefined
   app.listen({ port: config.port, hostname: '0.0.0.0' })
   // Picks up builds left pending by a previous run at once, then follows new ones.
   const artifactPoller = createArtifactPoller(artifactDepsFor(context), { intervalMs: config.artifactBuilder.pollIntervalMs })
   artifactPoller.start()
   // Resumes following every rollout a previous process left in flight, then follows new ones.
-  deployment.tracker.start()
-  log.info('listening', { port: app.server?.port, env: config.env, telemetry: config.telemetry.enabled, docs: `http://localhost:${app.server?.port}/docs` })
+  workers.deployment.tracker.start()
+  log.info('listening', { port: app.server?.port, env: config.env, telemetry: config.telemetry.enabled, scaling_tick: scalingJob ? config.scaling.tickCron : 'off', docs: `http://localhost:${app.server?.port}/docs` })
 
   let stopping = false
   const shutdown = async (signal: string) => {
@@ -96,7 +98,9 @@ async function serve() {
     // stop() without force waits for in-flight requests and stops accepting new ones.
     await app.stop(false)
     await artifactPoller.stop()
-    await deployment.tracker.stop()
+    await workers.deployment.tracker.stop()
+    scalingJob?.stop()
+    await workers.scaling.stop()
     await opened.database.close()
     await opened.localServer?.stop()
     await telemetry.shutdown()

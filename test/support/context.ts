@@ -4,8 +4,8 @@
  */
 import { afterAll } from 'bun:test'
 import mysql from 'mysql2/promise'
-import { createApp } from '../../src/app'
-import { createDeploymentRuntime, type DeploymentRuntime } from '../../src/modules/deployment'
+import { createApp, createWorkers } from '../../src/app'
+import type { DeploymentRuntime } from '../../src/modules/deployment'
 import { type ClusterDrivers, createClusterDrivers } from '../../src/cluster'
 import { type Config, loadConfig } from '../../src/config'
 import { connectDatabase, type Database } from '../../src/db/client'
@@ -61,8 +61,9 @@ export async function createTestContext(
   const logs: string[] = []
   const log = createLogger({ level: 'debug', write: (line) => logs.push(line) })
   const clusterDrivers = overrides.clusterDrivers ?? createClusterDrivers(config)
-  const deployment = createDeploymentRuntime({ config, database, log, clusterDrivers })
-  const app = createApp({ config, database, log, clusterDrivers }, deployment)
+  const workers = createWorkers({ config, database, log, clusterDrivers })
+  const { deployment } = workers
+  const app = createApp({ config, database, log, clusterDrivers }, workers)
   const raw = await mysql.createConnection({ uri: url.toString(), timezone: 'Z' })
 
   afterAll(async () => {

@@ -16,6 +16,7 @@ describe('configuration', () => {
     expect(config.deployedService).toEqual({ applicationPort: 8000, healthcheckPath: '/healthcheck', organizationName: 'my-org' })
     expect(config.istio).toEqual({ enabled: false, serviceName: 'istio-ingressgateway', namespace: 'istio-system' })
     expect(config.albLogs).toEqual({ enabled: false, bucket: '', prefix: 'alb-logs' })
+    expect(config.scaling).toEqual({ enabled: true, tickCron: '* * * * *', leaseTtlMs: 180_000 })
   })
 
   test('ENABLE_OTEL is on by default outside ENV=local', () => {
@@ -39,6 +40,10 @@ describe('configuration', () => {
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ ARTIFACT_BUILDER_TIMEOUT_MS: '10s' }, 'ARTIFACT_BUILDER_TIMEOUT_MS'],
     [{ ARTIFACT_POLL_INTERVAL_MS: '0' }, 'ARTIFACT_POLL_INTERVAL_MS'],
+    [{ SCALING_TICK_CRON: '*/5 * * *' }, 'SCALING_TICK_CRON'],
+    [{ SCALING_TICK_CRON: '0 */5 * * * *' }, 'SCALING_TICK_CRON'],
+    [{ SCALING_ENABLED: 'sometimes' }, 'SCALING_ENABLED'],
+    [{ SCALING_LEASE_TTL_MS: '10' }, 'SCALING_LEASE_TTL_MS'],
   ])('a bad value stops with a line naming the variable: %p', (env, variable) => {
     let error: unknown
     try {
