@@ -2,6 +2,7 @@
  * What the control plane asks of a cluster, whichever way it is reached: the Kubernetes API directly
  * (kubernetes.ts) or DCM (dcm.ts). Chosen per environment by `cluster_driver` (default `kubernetes`).
  */
+import type { EnvironmentRow } from '../db/schema'
 import type { RenderedServe } from '../render'
 
 /** Where a serve runs: the serve's name and the parts of its environment a driver needs. */
@@ -14,6 +15,23 @@ export interface ClusterTarget {
     cluster_driver: 'kubernetes' | 'dcm'
     /** kubeconfig context for the kubernetes driver; empty = in-cluster, else the current context. */
     kube_context: string
+  }
+}
+
+/** The target of a serve in an environment, from the environment's stored settings. */
+export function clusterTargetOf(
+  serve: string,
+  environment: Pick<EnvironmentRow, 'name' | 'namespace' | 'clusterName' | 'clusterDriver' | 'kubeContext'>,
+): ClusterTarget {
+  return {
+    serve,
+    environment: {
+      name: environment.name,
+      namespace: environment.namespace,
+      cluster_name: environment.clusterName,
+      cluster_driver: environment.clusterDriver,
+      kube_context: environment.kubeContext,
+    },
   }
 }
 

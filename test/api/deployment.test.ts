@@ -303,3 +303,17 @@ describe('deploy — security', () => {
     expect((fake.get('Secret', NS, 'fraud-prod-mlflow') as { stringData?: { password?: string } } | undefined)?.stringData?.password ?? 'removed').toBeDefined()
   })
 })
+
+describe('deploy and scheduled scaling', () => {
+  test('a deploy while a window is open renders the window bounds and records them as applied', async () => {
+    const schedule = { timezone: 'UTC', windows: [{ name: 'all-day', start: '0 0 * * *', duration_minutes: 1440, min_replicas: 3, max_replicas: 4 }] }
+    expect((await ctx.request('PUT', '/api/v1/serve/fraud/scaling-schedule/prod', schedule)).status).toBe(200)
+    const response = await deploy('fraud', 'v1.0.0')
+    expect(response.status).toBe(202)
+    expect(fake.get('HorizontalPodAutoscaler', NS, 'fraud-prod')).toMatchObject({ spec: { minReplicas: 3, maxReplicas: 4 } })
+    const [row] = await ctx.query<{ applied_min: number; applied_max: number }>('select applied_min, applied_max from scaling_schedules')
+    expect(row).toMatchObject({ applied_min: 3, applied_max: 4 })
+    // The revision keeps the infra config's own bounds as its base.
+    expect(response.body.data.infra_snapshot).toMatchObject({ min_replicas: 5, max_replicas: 20 })
+  })
+})

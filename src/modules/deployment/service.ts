@@ -6,7 +6,7 @@
  */
 import { createTwoFilesPatch } from 'diff'
 import { and, count, desc, eq, inArray, lt, max, type SQL } from 'drizzle-orm'
-import { ClusterError, type ClusterTarget } from '../../cluster/driver'
+import { ClusterError, type ClusterTarget, clusterTargetOf } from '../../cluster/driver'
 import type { ClusterDrivers } from '../../cluster'
 import type { Config } from '../../config'
 import type { Db, Executor } from '../../db/client'
@@ -32,20 +32,16 @@ import { primaryHost, type RenderedServe, type RenderInput, renderServe, toYaml 
 import { type AuditContext, recordAudit } from '../audit/service'
 import { findEnvironment } from '../environment/service'
 import type { InfraConfigChange } from '../infra-config/service'
+import { effectiveReplicaBounds, recordAppliedBounds } from '../scaling/service'
 import { findServe } from '../serve/service'
 import { acquireChangeLock, attachDeployment, type LockKey, releaseChangeLock } from './locks'
 import type { DeploymentModel } from './model'
-
-/** Replica bounds in force now (a scaling schedule may narrow or widen the infra config's). */
-export type BoundsResolver = (db: Executor, serveId: number, environmentId: number, base: { min: number; max: number }) => Promise<{ min: number; max: number }>
 
 export interface DeploymentDeps {
   db: Db
   config: Config
   drivers: ClusterDrivers
   log: Logger
-  /** Defaults to the infra config's own bounds. */
-  boundsFor?: BoundsResolver
 }
 
 /** What a revision is made of, frozen into its row. */
@@ -64,18 +60,7 @@ interface Subject {
 
 const lockKey = ({ serve, environment }: Subject): LockKey => ({ serveId: serve.id, environmentId: environment.id })
 
-export function clusterTarget({ serve, environment }: Subject): ClusterTarget {
-  return {
-    serve: serve.name,
-    environment: {
-      name: environment.name,
-      namespace: environment.namespace,
-      cluster_name: environment.clusterName,
-      cluster_driver: environment.clusterDriver,
-      kube_context: environment.kubeContext,
-    },
-  }
-}
+export const clusterTarget = ({ serve, environment }: Subject): ClusterTarget => clusterTargetOf(serve.name, environment)
 
 export function serviceUrl(config: Config, serve: string, environment: Pick<EnvironmentRow, 'domainSuffix'>) {
   return config.isLocal ? `http://localhost/${serve}/` : `https://${primaryHost(serve, environment.domainSuffix)}`
@@ -177,7 +162,8 @@ async function renderRevision(deps: DeploymentDeps, subject: Subject, inputs: Re
   const base = workflow
     ? { min: 1, max: 1 }
     : { min: Number(snapshot.min_replicas), max: Number(snapshot.max_replicas) }
-  const bounds = workflow || !deps.boundsFor ? base : await deps.boundsFor(deps.db, serve.id, environment.id, base)
+  // A redeploy or rollback renders the bounds in force now: a scaling window stays open across it.
+  const bounds = workflow ? base : await effectiveReplicaBounds(deps.db, serve.id, environment.id, base)
   const mlflow = deps.config.mlflow
   const input: RenderInput = {
     serve: { name: serve.name, type: serve.type, description: serve.description },
@@ -259,6 +245,7 @@ async function rollOut(
     await deps.drivers.for(clusterTarget(subject)).apply(clusterTarget(subject), rendered, {
       mlflowPassword: change.secrets?.mlflowPassword ?? config.mlflow.password,
     })
+    if (subject.serve.type === 'api') await recordAppliedBounds(db, subject.serve.id, subject.environment.id, appliedBoundsOf(row))
   } catch (error) {
     const reason = error instanceof ClusterError ? `${error.kind}: ${error.message}` : 'the cluster call failed'
     await failRevision(db, row.id, `apply failed: ${reason}`)
@@ -329,6 +316,13 @@ async function recordRevision(
     }
   }
   throw new AppError(409, 'CHANGE_IN_PROGRESS', 'Too many concurrent deployments of this serve; retry')
+}
+
+/** The HPA bounds a revision rendered (what the cluster now has), from its stored manifests. */
+function appliedBoundsOf(row: DeploymentRow): { min: number; max: number } {
+  const manifests = (row.rendered as unknown as RenderedServe).manifests
+  const hpa = manifests.find((object) => object.kind === 'HorizontalPodAutoscaler') as { spec?: { minReplicas?: number; maxReplicas?: number } } | undefined
+  return { min: hpa?.spec?.minReplicas ?? Number(row.infraSnapshot.min_replicas), max: hpa?.spec?.maxReplicas ?? Number(row.infraSnapshot.max_replicas) }
 }
 
 async function deploymentById(db: Executor, id: number): Promise<DeploymentRow> {

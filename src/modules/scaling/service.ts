@@ -23,6 +23,7 @@ import {
   serves,
 } from '../../db/schema'
 import type { ClusterDrivers, ClusterTarget } from '../../cluster'
+import { clusterTargetOf } from '../../cluster/driver'
 import type { AppContext } from '../../context'
 import { AppError, invalid, notFound } from '../../lib/errors'
 import { describeError } from '../../lib/logger'
@@ -291,16 +292,7 @@ export async function listScalingTargets(db: Executor): Promise<DeployedTarget[]
       schedule: scheduleOf(schedule),
       base,
       applied: appliedOf(schedule) ?? base,
-      cluster: {
-        serve: serveName,
-        environment: {
-          name: environment.name,
-          namespace: environment.namespace,
-          cluster_name: environment.clusterName,
-          cluster_driver: environment.clusterDriver,
-          kube_context: environment.kubeContext,
-        },
-      },
+      cluster: clusterTargetOf(serveName, environment),
     }
   })
 }
