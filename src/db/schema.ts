@@ -3,7 +3,7 @@
  * Ids are `bigint … autoincrement` (drizzle's `serial()` breaks on MariaDB); timestamps are
  * DATETIME(3) written by the application in UTC, so the server's time zone never matters.
  */
-import { bigint, char, datetime, double, index, int, json, longtext, mysqlEnum, mysqlTable, primaryKey, text, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
+import { type AnyMySqlColumn, bigint, char, datetime, double, index, int, json, longtext, mysqlEnum, mysqlTable, primaryKey, text, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
 
 export const CLUSTER_DRIVERS = ['kubernetes', 'dcm'] as const
 
@@ -14,6 +14,17 @@ const updatedAt = () =>
     .notNull()
     .$defaultFn(() => new Date())
     .$onUpdateFn(() => new Date())
+
+/** A reference to a serve; `onDelete` says what its deletion does to the referencing row. */
+const serveRef = (onDelete: 'cascade' | 'restrict') =>
+  bigint('serve_id', { mode: 'number', unsigned: true })
+    .notNull()
+    .references((): AnyMySqlColumn => serves.id, { onDelete })
+/** A reference to an environment; `restrict` makes the environment's DELETE fail while it exists. */
+const environmentRef = (onDelete: 'cascade' | 'restrict') =>
+  bigint('environment_id', { mode: 'number', unsigned: true })
+    .notNull()
+    .references(() => environments.id, { onDelete })
 
 export const environments = mysqlTable('environments', {
   id: id(),
@@ -154,12 +165,8 @@ export const infraConfigs = mysqlTable(
   'infra_configs',
   {
     id: id(),
-    serveId: bigint('serve_id', { mode: 'number', unsigned: true })
-      .notNull()
-      .references(() => serves.id, { onDelete: 'cascade' }),
-    environmentId: bigint('environment_id', { mode: 'number', unsigned: true })
-      .notNull()
-      .references(() => environments.id, { onDelete: 'restrict' }),
+    serveId: serveRef('cascade'),
+    environmentId: environmentRef('restrict'),
     backendType: mysqlEnum('backend_type', BACKEND_TYPES),
     cores: double('cores'),
     /** GiB. */
@@ -187,9 +194,7 @@ export const artifacts = mysqlTable(
   'artifacts',
   {
     id: id(),
-    serveId: bigint('serve_id', { mode: 'number', unsigned: true })
-      .notNull()
-      .references(() => serves.id, { onDelete: 'cascade' }),
+    serveId: serveRef('cascade'),
     version: varchar('version', { length: 64 }).notNull(),
     source: mysqlEnum('source', ARTIFACT_SOURCES).notNull(),
     githubRepoUrl: varchar('github_repo_url', { length: 512 }),
@@ -257,12 +262,8 @@ export const deployments = mysqlTable(
   'deployments',
   {
     id: id(),
-    serveId: bigint('serve_id', { mode: 'number', unsigned: true })
-      .notNull()
-      .references(() => serves.id, { onDelete: 'cascade' }),
-    environmentId: bigint('environment_id', { mode: 'number', unsigned: true })
-      .notNull()
-      .references(() => environments.id, { onDelete: 'cascade' }),
+    serveId: serveRef('cascade'),
+    environmentId: environmentRef('cascade'),
     revision: int('revision').notNull(),
     reason: mysqlEnum('reason', DEPLOYMENT_REASONS).notNull(),
     /** For a rollback: the revision whose manifests this one restores. */
@@ -302,12 +303,8 @@ export type ChangeOperation = (typeof CHANGE_OPERATIONS)[number]
 export const changeLocks = mysqlTable(
   'change_locks',
   {
-    serveId: bigint('serve_id', { mode: 'number', unsigned: true })
-      .notNull()
-      .references(() => serves.id, { onDelete: 'cascade' }),
-    environmentId: bigint('environment_id', { mode: 'number', unsigned: true })
-      .notNull()
-      .references(() => environments.id, { onDelete: 'cascade' }),
+    serveId: serveRef('cascade'),
+    environmentId: environmentRef('cascade'),
     operation: mysqlEnum('operation', CHANGE_OPERATIONS).notNull(),
     /** The revision being rolled out (none for an undeploy). */
     deploymentId: bigint('deployment_id', { mode: 'number', unsigned: true }),
@@ -326,12 +323,8 @@ export const scalingSchedules = mysqlTable(
   'scaling_schedules',
   {
     id: id(),
-    serveId: bigint('serve_id', { mode: 'number', unsigned: true })
-      .notNull()
-      .references(() => serves.id, { onDelete: 'cascade' }),
-    environmentId: bigint('environment_id', { mode: 'number', unsigned: true })
-      .notNull()
-      .references(() => environments.id, { onDelete: 'cascade' }),
+    serveId: serveRef('cascade'),
+    environmentId: environmentRef('cascade'),
     timezone: varchar('timezone', { length: 64 }).notNull(),
     windows: json('windows').$type<ScalingWindowRow[]>().notNull(),
     /** The bounds last set on the cluster (by a deploy or a tick); null until one of them has. */
@@ -344,8 +337,11 @@ export const scalingSchedules = mysqlTable(
 )
 export interface ScalingWindowRow {
   name: string
+  /** 5-field cron: when the window opens. */
   start: string
+  /** 5-field cron: when it closes (the first occurrence after the start). Exclusive with duration_minutes. */
   end?: string
+  /** How long it stays open after each start, in elapsed minutes. Exclusive with end. */
   duration_minutes?: number
   min_replicas: number
   max_replicas: number
@@ -358,12 +354,8 @@ export const scalingEvents = mysqlTable(
   'scaling_events',
   {
     id: id(),
-    serveId: bigint('serve_id', { mode: 'number', unsigned: true })
-      .notNull()
-      .references(() => serves.id, { onDelete: 'cascade' }),
-    environmentId: bigint('environment_id', { mode: 'number', unsigned: true })
-      .notNull()
-      .references(() => environments.id, { onDelete: 'cascade' }),
+    serveId: serveRef('cascade'),
+    environmentId: environmentRef('cascade'),
     at: datetime('at', { mode: 'date', fsp: 3 }).notNull(),
     fromMin: int('from_min'),
     fromMax: int('from_max'),

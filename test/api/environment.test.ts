@@ -1,15 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import { createTestContext } from '../support/context'
+import { environmentConfigs } from '../support/fixtures'
 
-const configs = {
-  domain_suffix: '.mycompany.com',
-  cluster_name: 'prod-k8s-cluster',
-  namespace: 'ml-serve',
-  security_group: 'sg-12345, sg-67890',
-  subnets: 'subnet-abc123, subnet-def456',
-  ft_redis_url: 'redis://prod-redis:6379',
-  workflow_url: 'http://workflow-service:8080',
-}
+const configs = environmentConfigs
 
 const ctx = await createTestContext()
 

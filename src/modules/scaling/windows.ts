@@ -30,18 +30,10 @@ import {
   sameCron,
   TimeZone,
 } from './cron'
+import type { ScalingWindowRow } from '../../db/schema'
 
-export interface ScalingWindow {
-  name: string
-  /** 5-field cron: when the window opens. */
-  start: string
-  /** 5-field cron: when it closes (the first occurrence after the start). Exclusive with duration_minutes. */
-  end?: string
-  /** How long it stays open after each start, in elapsed minutes. Exclusive with end. */
-  duration_minutes?: number
-  min_replicas: number
-  max_replicas: number
-}
+/** A window as stored (db/schema.ts); `end` and `duration_minutes` are exclusive. */
+export type ScalingWindow = ScalingWindowRow
 
 export interface ScalingSchedule {
   /** IANA time zone the cron expressions are read in, e.g. Europe/Berlin. */
