@@ -95,15 +95,25 @@ async function serve() {
       log.error('shutdown timed out; exiting', { timeout_ms: config.shutdownTimeoutMs })
       process.exit(1)
     }, config.shutdownTimeoutMs)
+    // Each step runs even when one before it failed (a database already gone cannot release a lease).
+    const step = async (name: string, fn: () => unknown) => {
+      try {
+        await fn()
+      } catch (error) {
+        log.warn(`shutdown: ${name} failed`, describeError(error))
+      }
+    }
     // stop() without force waits for in-flight requests and stops accepting new ones.
-    await app.stop(false)
-    await artifactPoller.stop()
-    await workers.deployment.tracker.stop()
-    scalingJob?.stop()
-    await workers.scaling.stop()
-    await opened.database.close()
-    await opened.localServer?.stop()
-    await telemetry.shutdown()
+    await step('http server', () => app.stop(false))
+    await step('artifact poller', () => artifactPoller.stop())
+    await step('rollout tracker', () => workers.deployment.tracker.stop())
+    await step('scaling scheduler', async () => {
+      scalingJob?.stop()
+      await workers.scaling.stop()
+    })
+    await step('database', () => opened.database.close())
+    await step('local database server', () => opened.localServer?.stop())
+    await step('telemetry', () => telemetry.shutdown())
     clearTimeout(timer)
     log.info('stopped')
     process.exit(0)

@@ -141,7 +141,9 @@ async function startProcess(binary: string, baseDir: string, fixedPort?: number)
       '--max-connections=500',
       ...asRoot,
     ],
-    { stdout: Bun.file(logFile), stderr: Bun.file(logFile) },
+    // Its own process group: a Ctrl-C in the terminal reaches us, and we stop the server after the
+    // work that still needs it (releasing leases); the watcher stops it should we die first.
+    { stdout: Bun.file(logFile), stderr: Bun.file(logFile), detached: true },
   )
   watchParent(child.pid)
   const url = `mysql://root@127.0.0.1:${port}/`
