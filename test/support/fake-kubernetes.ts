@@ -73,11 +73,21 @@ export class FakeKubernetes {
   private readonly objects = new Map<string, StoredObject>()
   private readonly failures: Failure[] = []
   private delayMs = 0
+  private readonly inFlight = new Set<Promise<Response>>()
   private version = 1
   private readonly server: ReturnType<typeof Bun.serve>
 
   constructor() {
-    this.server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: (request) => this.handle(request) })
+    this.server = Bun.serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      fetch: (request) => {
+        const answer = this.handle(request)
+        this.inFlight.add(answer)
+        void answer.finally(() => this.inFlight.delete(answer))
+        return answer
+      },
+    })
   }
 
   get url(): string {
@@ -108,6 +118,14 @@ export class FakeKubernetes {
   /** Every request waits this long before being answered. */
   setDelay(ms: number): void {
     this.delayMs = ms
+  }
+
+  /**
+   * Resolves once every request received so far has been handled — including those a client gave
+   * up on while the server was slow, which still land (as a real API server's would).
+   */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight])
   }
 
   get(kind: string, namespace: string, name: string): StoredObject | undefined {
