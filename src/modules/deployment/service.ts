@@ -267,7 +267,9 @@ async function recordRevision(
   change: { reason: DeploymentReason; inputs: RevisionInputs; rolledBackFrom?: number },
 ): Promise<{ row: DeploymentRow; rendered: RenderedServe }> {
   const { db } = deps
-  for (let attempt = 0; attempt < 5; attempt++) {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    // Spread the retries of requests that collided, so that the next round finds the winner's lock.
+    if (attempt > 0) await Bun.sleep(5 + Math.random() * 20 * attempt)
     const revision = await nextRevisionNumber(db, subject.serve.id)
     // A rollback renders with the number of the revision it restores: its manifests come back exactly.
     const rendered = await renderRevision(deps, subject, change.inputs, change.rolledBackFrom ?? revision)

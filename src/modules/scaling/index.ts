@@ -4,6 +4,7 @@ import type { AppContext } from '../../context'
 import { errorResponses, ok, okPage } from '../../lib/http'
 import { describeError, type Logger } from '../../lib/logger'
 import { auditContextOf } from '../../plugins/audit'
+import { recordAudit } from '../audit/service'
 import { ScalingModel } from './model'
 import * as service from './service'
 
@@ -70,14 +71,24 @@ export const scalingController = ({ database }: AppContext, scheduler: service.S
         detail: { tags, summary: 'The bounds changes ticks made (or failed to make) for a serve, newest first, paginated' },
       },
     )
-    .post('/scaling/tick', async () => ok(await scheduler.tick(), 'Tick done'), {
+    .post(
+      '/scaling/tick',
+      async ({ request, route }) => {
+        const outcome = await scheduler.tick()
+        // What the tick changed is in scaling_events, per serve; the audit log records who triggered it.
+        const summary = outcome.ran ? { ran: true, targets: outcome.result.targets, changed: outcome.result.changed, failed: outcome.result.failed } : { ran: false }
+        await recordAudit(database.db, auditContextOf(request, route), { resourceType: 'scaling', resourceName: 'tick', statusCode: 200, summary })
+        return ok(outcome, 'Tick done')
+      },
+      {
       response: { 200: ScalingModel.tick, ...errorResponses() },
       detail: {
         tags,
         summary:
           'Run one scaling tick now, for platforms that call a URL on a schedule. Through the same lease as the in-process job: `ran: false` when another replica holds it',
       },
-    })
+      },
+    )
 
 /** The in-process job: ticks on `pattern` (UTC); a tick still running when the next is due makes that one skip. */
 export const scalingCronJob = (scheduler: service.ScalingScheduler, pattern: string, log: Logger) =>
