@@ -6,7 +6,8 @@
  */
 import type { Subprocess } from 'bun'
 import { freePort } from '../src/db/local-server'
-import { ROUTES } from './routes'
+import { poolOf, sqlOf } from './ceiling'
+import { type AppRequest, ROUTES } from './routes'
 import { fixed, type LoadResult, markdownTable, runLoad, waitFor200 } from './support'
 
 export interface ApiResult extends LoadResult {
@@ -50,11 +51,14 @@ export async function benchApi(options: { databaseUrl: string; appCommand: strin
     await startTarget('app, auth off', options.appCommand, { ...common, ENV: 'local', AUTH_ENABLED: 'false', MIGRATE_ON_START: 'false' }),
   ]
   const results: ApiResult[] = []
+  const seedPool = poolOf(options.databaseUrl, 1)
+  const appRequest: AppRequest = async (path, body) => {
+    const response = await fetch(`${app.base}${path}`, { method: 'POST', headers: app.headers, body: JSON.stringify(body) })
+    if (!response.ok) throw new Error(`seeding ${path}: ${response.status} ${await response.text()}`)
+  }
   try {
     for (const route of ROUTES) {
-      for (const seed of route.seed ?? []) {
-        await fetch(`${app.base}${seed.path}`, { method: 'POST', headers: app.headers, body: JSON.stringify(seed.body) })
-      }
+      await route.seed?.(appRequest, sqlOf(seedPool))
       let ceiling: LoadResult | undefined
       for (const target of targets) {
         const run = `b${crypto.randomUUID().slice(0, 4).replace(/[^a-z0-9]/g, 'x')}`
@@ -77,6 +81,7 @@ export async function benchApi(options: { databaseUrl: string; appCommand: strin
       }
     }
   } finally {
+    await seedPool.end()
     for (const target of targets) target.process.kill('SIGTERM')
     await Promise.all(targets.map((t) => t.process.exited))
   }

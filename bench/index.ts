@@ -1,8 +1,8 @@
 /**
  * `bun run bench`: builds the artefact, provisions a throwaway database server (or uses
- * BENCH_DATABASE_URL's), and prints markdown tables — cold start, API vs ceiling, DB drivers —
- * to paste into the README's Benchmarks section. Everything on 127.0.0.1, bounded in time
- * (about two minutes). BENCH_DURATION_MS / BENCH_CONCURRENCY tune the load runs.
+ * BENCH_DATABASE_URL's), and prints markdown tables — cold start, API vs ceiling, DB drivers,
+ * render, scaling tick — to paste into the README's Benchmarks section. Everything on 127.0.0.1,
+ * bounded in time (about three minutes). BENCH_DURATION_MS / BENCH_CONCURRENCY tune the load runs.
  */
 import { existsSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -11,6 +11,7 @@ import { ensureDatabaseExists } from '../src/db/migrate'
 import { apiTable, benchApi } from './api'
 import { coldStart, coldStartTable } from './cold-start'
 import { benchDbDrivers, driverTable } from './db-driver'
+import { benchRender, renderTable } from './render'
 import { benchDatabase } from './support'
 
 const root = resolve(import.meta.dir, '..')
@@ -38,7 +39,14 @@ try {
   const api = await benchApi({ databaseUrl, appCommand: [binary], concurrency, durationMs, warmupMs: 1_000 })
   console.log(`## API (${concurrency} concurrent keep-alive clients, ${durationMs / 1000} s per row, after a 1 s warm-up)\n\n${apiTable(api)}\n`)
 
-  console.log(`## Database driver: point select by primary key (3 s per row)\n\n${driverTable(await benchDbDrivers(database.serverUrl))}`)
+  console.log(`## Database driver: point select by primary key (3 s per row)\n\n${driverTable(await benchDbDrivers(database.serverUrl))}\n`)
 } finally {
   await database.stop()
 }
+
+console.log(`## Render: one serve in one environment (2,000 calls each, after 200 untimed)\n\n${renderTable(benchRender())}\n`)
+
+// The tick benchmark is its own script (it is also run alone with other sizes); its table as printed.
+const tick = Bun.spawnSync([process.execPath, join(import.meta.dir, 'scaling-tick.ts')], { stdout: 'pipe', stderr: 'inherit' })
+if (tick.exitCode !== 0) throw new Error('bench/scaling-tick.ts failed')
+console.log(`## ${tick.stdout.toString().trim()}`)
