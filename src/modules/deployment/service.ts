@@ -126,6 +126,16 @@ async function infraConfigRow(db: Executor, subject: Subject): Promise<InfraConf
   return row
 }
 
+/** A new revision's inputs: an artifact and a deployment config on the serve's current infra config. */
+function revisionInputs(
+  serve: ServeRow,
+  infra: InfraConfigRow,
+  artifact: { version: string; image: string },
+  deploymentConfig: DeploymentConfig,
+): RevisionInputs {
+  return { artifactVersion: artifact.version, image: artifact.image, deploymentConfig, infraSnapshot: infraSnapshotOf(serve, infra) }
+}
+
 function infraSnapshotOf(serve: ServeRow, row: InfraConfigRow): Record<string, unknown> {
   if (serve.type === 'workflow') return { ...(row.workflowConfig ?? {}) }
   return {
@@ -351,12 +361,7 @@ export async function deploy(deps: DeploymentDeps, audit: AuditContext, serveNam
   const infra = await infraConfigRow(deps.db, subject)
   const artifact = await deployableArtifact(deps.db, subject.serve, body.artifact_version)
   const active = await activeRevision(deps.db, subject)
-  const inputs: RevisionInputs = {
-    artifactVersion: artifact.version,
-    image: artifact.image,
-    deploymentConfig: deploymentConfigFor(body.api_serve_deployment_config, active?.deploymentConfig),
-    infraSnapshot: infraSnapshotOf(subject.serve, infra),
-  }
+  const inputs = revisionInputs(subject.serve, infra, artifact, deploymentConfigFor(body.api_serve_deployment_config, active?.deploymentConfig))
   if (body.dry_run) {
     const next = await nextRevisionNumber(deps.db, subject.serve.id)
     const manifests = toYaml((await renderRevision(deps, subject, inputs, next)).manifests)
@@ -381,7 +386,7 @@ export async function deployPrepared(
   const infra = await infraConfigRow(deps.db, subject)
   return rollOut(deps, audit, subject, {
     reason: change.reason,
-    inputs: { artifactVersion: change.artifact.version, image: change.artifact.image, deploymentConfig: change.deploymentConfig, infraSnapshot: infraSnapshotOf(subject.serve, infra) },
+    inputs: revisionInputs(subject.serve, infra, change.artifact, change.deploymentConfig),
   })
 }
 
@@ -424,12 +429,7 @@ export async function redeployOnInfraChange(deps: DeploymentDeps, audit: AuditCo
   const infra = await infraConfigRow(deps.db, subject)
   return rollOut(deps, audit, subject, {
     reason: 'infra-update',
-    inputs: {
-      artifactVersion: active.artifactVersion,
-      image: active.image,
-      deploymentConfig: active.deploymentConfig,
-      infraSnapshot: infraSnapshotOf(subject.serve, infra),
-    },
+    inputs: revisionInputs(subject.serve, infra, { version: active.artifactVersion, image: active.image }, active.deploymentConfig),
   })
 }
 
@@ -551,12 +551,7 @@ export async function previewManifests(deps: DeploymentDeps, serveName: string, 
   return renderRevision(
     deps,
     subject,
-    {
-      artifactVersion: artifact.version,
-      image: artifact.image,
-      deploymentConfig: deploymentConfigFor(undefined, active?.deploymentConfig),
-      infraSnapshot: infraSnapshotOf(subject.serve, infra),
-    },
+    revisionInputs(subject.serve, infra, artifact, deploymentConfigFor(undefined, active?.deploymentConfig)),
     next,
   )
 }
