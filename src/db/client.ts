@@ -114,6 +114,12 @@ export function connectDatabase(options: DatabaseOptions): Database {
   }
 }
 
+/** Rows an UPDATE/DELETE changed: mysql2 answers `[ResultSetHeader, …]`, PlanetScale `{ rowsAffected }`. */
+export function affectedRows(result: unknown): number {
+  const header = (Array.isArray(result) ? result[0] : result) as { affectedRows?: unknown; rowsAffected?: unknown } | undefined
+  return Number(header?.affectedRows ?? header?.rowsAffected ?? 0)
+}
+
 /** Builds the mysql:// URL from the MYSQL_* settings, for when DATABASE_URL is not set. */
 export function urlFromParts(parts: { host: string; port: number; username: string; password: string; name: string }) {
   const url = new URL('mysql://localhost')

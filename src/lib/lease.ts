@@ -8,15 +8,9 @@
  * must agree to well within the TTL, which is what NTP gives and why TTLs are tens of seconds.
  */
 import { and, eq, sql } from 'drizzle-orm'
-import type { Executor } from '../db/client'
+import { affectedRows, type Executor } from '../db/client'
 import { leases } from '../db/schema'
 import { isDuplicateKey } from './errors'
-
-/** Rows an UPDATE matched: mysql2 answers `[ResultSetHeader, …]` (found rows), PlanetScale `{ rowsAffected }`. */
-function affectedRows(result: unknown): number {
-  const header = (Array.isArray(result) ? result[0] : result) as { affectedRows?: unknown; rowsAffected?: unknown }
-  return Number(header.affectedRows ?? header.rowsAffected ?? 0)
-}
 
 /**
  * Takes the lease `name` for `holder` until now + ttlMs, or renews it when `holder` has it already.

@@ -5,7 +5,7 @@
  * the lock has expired (rollout deadline + a margin).
  */
 import { and, eq, lt } from 'drizzle-orm'
-import type { Executor } from '../../db/client'
+import { affectedRows, type Executor } from '../../db/client'
 import { type ChangeOperation, changeLocks, deployments } from '../../db/schema'
 import { AppError, isDuplicateKey } from '../../lib/errors'
 
@@ -60,11 +60,4 @@ export async function attachDeployment(db: Executor, key: LockKey, deploymentId:
 export async function releaseChangeLock(db: Executor, key: LockKey, deploymentId?: number) {
   const where = and(eq(changeLocks.serveId, key.serveId), eq(changeLocks.environmentId, key.environmentId))
   await db.delete(changeLocks).where(deploymentId === undefined ? where : and(where, eq(changeLocks.deploymentId, deploymentId)))
-}
-
-/** Rows an UPDATE/DELETE changed, whichever driver ran it. */
-export function affectedRows(result: unknown): number {
-  const header = Array.isArray(result) ? result[0] : result
-  const value = (header as { affectedRows?: unknown; rowsAffected?: unknown } | undefined)?.affectedRows ?? (header as { rowsAffected?: unknown })?.rowsAffected
-  return typeof value === 'number' ? value : 0
 }

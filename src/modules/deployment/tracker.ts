@@ -7,7 +7,8 @@ import { and, eq, inArray, ne } from 'drizzle-orm'
 import { ClusterError } from '../../cluster/driver'
 import { type DeploymentRow, deployments, environments, IN_FLIGHT_STATUSES, serves } from '../../db/schema'
 import { describeError } from '../../lib/logger'
-import { affectedRows, releaseChangeLock } from './locks'
+import { affectedRows } from '../../db/client'
+import { releaseChangeLock } from './locks'
 import { clusterTarget, type DeploymentDeps, failRevision } from './service'
 
 export interface RolloutTracker {
