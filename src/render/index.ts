@@ -544,11 +544,10 @@ export function toYaml(objects: readonly object[]): string {
 }
 
 /**
- * For the preview route (`GET /api/v1/serve/{serve}/manifests/{env}`): the rendered objects as YAML
- * or as JSON (keys sorted the same way), without touching any cluster.
+ * For the preview route (`GET /api/v1/serve/{serve}/manifests/{env}`): rendered objects as YAML, or
+ * as JSON with keys sorted the same way.
  */
-export function renderForPreview(input: RenderInput, settings: RenderSettings, format: 'yaml' | 'json'): string {
-  const { manifests } = renderServe(input, settings)
+export function formatManifests(manifests: readonly KubernetesObject[], format: 'yaml' | 'json'): string {
   if (format === 'yaml') return toYaml(manifests)
   return JSON.stringify(sortKeys(manifests), null, 2)
 }

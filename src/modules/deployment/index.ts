@@ -4,7 +4,7 @@ import type { DeploymentRow } from '../../db/schema'
 import { AppError } from '../../lib/errors'
 import { errorResponses, ok, okPage } from '../../lib/http'
 import { auditContextOf } from '../../plugins/audit'
-import { toYaml } from '../../render'
+import { formatManifests } from '../../render'
 import { type ArtifactDeps, artifactDepsFor } from '../artifact/service'
 import { DeploymentModel } from './model'
 import { deployModel, undeployModel } from './one-click'
@@ -133,7 +133,7 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
       async ({ params, query, headers }) => {
         const rendered = await service.previewManifests(deps, params.serve_name, params.env, query.artifact_version)
         const yaml = (headers.accept ?? '').includes('yaml')
-        return new Response(yaml ? toYaml(rendered.manifests) : JSON.stringify(rendered.manifests, null, 2), {
+        return new Response(formatManifests(rendered.manifests, yaml ? 'yaml' : 'json'), {
           headers: { 'content-type': yaml ? 'application/yaml' : 'application/json' },
         })
       },
