@@ -222,10 +222,12 @@ async function renderRevision(deps: DeploymentDeps, subject: Subject, inputs: Re
 /** The deployment config a request asks for; what it leaves out is taken from the active revision. */
 function deploymentConfigFor(given: DeploymentModel.DeploymentConfigBody | undefined, previous: DeploymentConfig | undefined): DeploymentConfig {
   const variables = given?.environment_variables
+  const maxSurge = given?.max_surge ?? previous?.max_surge
+  const maxUnavailable = given?.max_unavailable ?? previous?.max_unavailable
   return {
     deployment_strategy: given?.deployment_strategy ?? previous?.deployment_strategy ?? 'rolling',
-    ...(given?.max_surge ?? previous?.max_surge) !== undefined ? { max_surge: given?.max_surge ?? previous?.max_surge } : {},
-    ...(given?.max_unavailable ?? previous?.max_unavailable) !== undefined ? { max_unavailable: given?.max_unavailable ?? previous?.max_unavailable } : {},
+    ...(maxSurge !== undefined ? { max_surge: maxSurge } : {}),
+    ...(maxUnavailable !== undefined ? { max_unavailable: maxUnavailable } : {}),
     // As in the original: no (or empty) variables means "keep the previous deployment's".
     environment_variables: variables && Object.keys(variables).length > 0 ? variables : (previous?.environment_variables ?? {}),
   }
