@@ -15,12 +15,11 @@ RUN npm run build
 # --- runtime --------------------------------------------------------------------------------------
 FROM gcr.io/distroless/base-nossl-debian12:nonroot
 WORKDIR /app
-# dist/ holds the binary with drizzle/ (and templates/ when present) beside it, where it looks for them.
-COPY --from=build --chown=nonroot:nonroot /src/dist/ /app/
+# The binary carries its migrations, templates and docs assets; TEMPLATES_DIR / MIGRATIONS_DIR may
+# point at a mounted volume to override them.
+COPY --from=build --chown=nonroot:nonroot /src/dist/darwin-ml-serve /app/darwin-ml-serve
 ENV ENV=prod \
-    PORT=8007 \
-    MIGRATIONS_DIR=/app/drizzle \
-    TEMPLATES_DIR=/app/templates
+    PORT=8007
 USER nonroot
 EXPOSE 8007
 # No curl in distroless: the binary checks its own /healthcheck.

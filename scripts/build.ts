@@ -1,9 +1,9 @@
 /**
  * `npm run build`: the artefact the Dockerfile ships and CI smoke-tests — one self-contained
- * executable, dist/darwin-ml-serve, with the files it reads at run time beside it (dist/drizzle,
- * dist/templates), the layout src/lib/paths.ts expects of a compiled binary (/app in the image).
+ * executable, dist/darwin-ml-serve. The migrations, manifest templates and docs assets are imported
+ * by the code, so the executable carries them: nothing needs to lie beside it.
  */
-import { cpSync, existsSync, rmSync } from 'node:fs'
+import { rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 
 const root = resolve(import.meta.dir, '..')
@@ -27,8 +27,5 @@ const build = Bun.spawnSync(
 )
 if (build.exitCode !== 0) process.exit(build.exitCode ?? 1)
 
-for (const dir of ['drizzle', 'templates']) {
-  if (existsSync(join(root, dir))) cpSync(join(root, dir), join(dist, dir), { recursive: true })
-}
 const size = Bun.file(join(dist, 'darwin-ml-serve')).size
 console.log(`built dist/darwin-ml-serve (${(size / 1024 / 1024).toFixed(1)} MiB) in ${Math.round(performance.now() - started)} ms`)

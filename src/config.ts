@@ -123,7 +123,11 @@ export function loadConfig(env: Env = process.env) {
       password: env.MYSQL_PASSWORD ?? 'password',
       poolSize: int(env, 'DB_POOL_SIZE', 10, 1, 1000),
       migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
+      /** SQL migrations to apply instead of the ones built into the service (a drizzle-kit folder). */
+      migrationsDir: optionalStr(env, 'MIGRATIONS_DIR'),
     },
+    /** Manifest templates to render instead of the built-in ones (a copy of templates/, customised). */
+    templatesDir: optionalStr(env, 'TEMPLATES_DIR'),
     dcmUrl: url(env, 'DCM_URL', 'http://localhost:8080'),
     rollout: {
       /** A rollout not complete after this is failed (the original's progress_deadline_seconds). */

@@ -15,6 +15,7 @@ import { createArtifactPoller } from './modules/artifact/poller'
 import { artifactDepsFor } from './modules/artifact/service'
 import { scalingCronJob } from './modules/scaling'
 import { ensureBootstrapAdmin } from './modules/token/service'
+import { TemplateError, templateSet } from './render/templates'
 
 function configOrExit(env: Record<string, string | undefined> = process.env): Config {
   try {
@@ -52,6 +53,14 @@ async function healthcheck() {
 async function serve() {
   const config = configOrExit()
   const log = createLogger({ level: config.logLevel })
+  try {
+    // Parsed now, so that a broken TEMPLATES_DIR stops the start rather than failing the first deploy.
+    templateSet(config.templatesDir)
+  } catch (error) {
+    if (!(error instanceof TemplateError)) throw error
+    console.error(`invalid templates: ${error.message}`)
+    process.exit(2)
+  }
   const telemetry = await startTelemetry(config.telemetry)
 
   const opened = await openDatabase(config, log, { allowLocal: config.isLocal }).catch(

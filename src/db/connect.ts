@@ -32,7 +32,7 @@ export async function openDatabase(config: Config, log: Logger, options: { allow
   if (settings.migrateOnStart) await ensureDatabaseExists(url)
   const database = connectDatabase({ url, readUrl, poolSize: settings.poolSize })
   if (settings.migrateOnStart) {
-    await runMigrations(database)
+    await runMigrations(database, settings.migrationsDir)
     log.info('migrations applied', { database_url: redactUrl(url) })
   }
   return { database, url, localServer }

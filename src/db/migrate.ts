@@ -1,20 +1,27 @@
 /**
- * Applies the SQL migrations in drizzle/ (written by `drizzle-kit generate`) with drizzle's migrate().
- * Run at start unless MIGRATE_ON_START=false, or on its own with `bun run db:migrate`.
+ * Applies the SQL migrations (built in, or MIGRATIONS_DIR's; see migrations.ts) with drizzle's
+ * migrator. Run at start unless MIGRATE_ON_START=false, or on its own with `bun run db:migrate`.
  */
-import { migrate as migrateMysql2 } from 'drizzle-orm/mysql2/migrator'
-import { migrate as migratePlanetScale } from 'drizzle-orm/planetscale-serverless/migrator'
+import type { MigrationMeta } from 'drizzle-orm/migrator'
+import type { MySqlDialect, MySqlSession } from 'drizzle-orm/mysql-core'
 import mysql from 'mysql2/promise'
-import { MIGRATIONS_DIR } from '../lib/paths'
 import type { Database } from './client'
+import { migrationsFrom } from './migrations'
 
-export async function runMigrations(database: Database, migrationsFolder = MIGRATIONS_DIR) {
-  // Both migrators only need the MySqlDatabase surface; the cast picks the overload per driver.
-  if (database.driver === 'planetscale') {
-    await migratePlanetScale(database.db as never, { migrationsFolder })
-  } else {
-    await migrateMysql2(database.db as never, { migrationsFolder })
-  }
+/**
+ * drizzle's `migrate()` of both drivers is `readMigrationFiles(folder)` then this dialect call; calling
+ * it directly lets the migrations come from the binary instead of a folder. The two members are
+ * public at run time but left out of drizzle's typings.
+ */
+interface Migratable {
+  dialect: Pick<MySqlDialect, 'migrate'>
+  session: MySqlSession
+}
+
+export async function runMigrations(database: Database, migrationsDir?: string) {
+  const migrations: MigrationMeta[] = migrationsFrom(migrationsDir)
+  const { dialect, session } = database.db as unknown as Migratable
+  await dialect.migrate(migrations, session, { migrationsFolder: migrationsDir ?? '(built in)' })
 }
 
 /**

@@ -4,10 +4,10 @@
  * objects, so a value can never break out of its field; the serialiser sorts keys and never emits
  * anchors, so the same input gives byte-identical YAML.
  */
-import { readFileSync } from 'node:fs'
 import YAML from 'yaml'
 import type { Config } from '../config'
 import { type FieldError, invalid } from '../lib/errors'
+import { type TemplatePath, template } from './templates'
 
 /** A Kubernetes object as plain data (what client-node's KubernetesObject describes, made concrete). */
 export interface KubernetesObject {
@@ -66,7 +66,7 @@ export interface RenderInput {
 }
 
 /** The settings rendering depends on: a slice of the service's Config. */
-export type RenderSettings = Pick<Config, 'env' | 'isLocal' | 'kubeIngressClass' | 'istio' | 'albLogs' | 'deployedService' | 'jobClusterRuntime'>
+export type RenderSettings = Pick<Config, 'templatesDir' | 'env' | 'isLocal' | 'kubeIngressClass' | 'istio' | 'albLogs' | 'deployedService' | 'jobClusterRuntime'>
 
 /** A Secret the driver must write (from a value it holds) before the objects that reference it. */
 export interface ManagedSecret {
@@ -132,17 +132,8 @@ const ENV_VAR_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/
  */
 type TemplateDocument = any
 
-const templateCache = new Map<string, unknown>()
-
-/** A fresh copy of templates/<path>: callers fill it in place. */
-function template<T>(path: string): T {
-  let parsed = templateCache.get(path)
-  if (parsed === undefined) {
-    parsed = YAML.parse(readFileSync(new URL(`../../templates/${path}`, import.meta.url), 'utf8'))
-    templateCache.set(path, parsed)
-  }
-  return structuredClone(parsed) as T
-}
+/** A fresh copy of a template (embedded, or from TEMPLATES_DIR) to fill in. */
+const fromTemplate = (ctx: Context, path: TemplatePath): TemplateDocument => template<TemplateDocument>(ctx.settings.templatesDir, path)
 
 // --- helpers ---
 
@@ -287,7 +278,7 @@ function probe(base: Record<string, unknown>, path: string) {
 
 function deployment(ctx: Context): KubernetesObject {
   const { input, settings } = ctx
-  const obj = template<TemplateDocument>('fastapi/deployment.yaml')
+  const obj = fromTemplate(ctx, 'fastapi/deployment.yaml')
   obj.metadata = metadata(ctx, ctx.name, workloadAnnotations(ctx))
   obj.spec.selector = { matchLabels: { ...ctx.selector } }
   obj.spec.strategy =
@@ -307,7 +298,7 @@ function deployment(ctx: Context): KubernetesObject {
 }
 
 function service(ctx: Context, selector: Record<string, string>): KubernetesObject {
-  const obj = template<TemplateDocument>('fastapi/service.yaml')
+  const obj = fromTemplate(ctx, 'fastapi/service.yaml')
   obj.metadata = metadata(ctx)
   obj.spec.selector = selector
   obj.spec.ports[0].targetPort = 'http'
@@ -315,7 +306,7 @@ function service(ctx: Context, selector: Record<string, string>): KubernetesObje
 }
 
 function autoscaler(ctx: Context): KubernetesObject {
-  const obj = template<TemplateDocument>('fastapi/hpa.yaml')
+  const obj = fromTemplate(ctx, 'fastapi/hpa.yaml')
   obj.metadata = metadata(ctx)
   obj.spec.scaleTargetRef.name = ctx.name
   obj.spec.minReplicas = ctx.input.infra.min_replicas
@@ -354,7 +345,7 @@ function ingressAnnotations(ctx: Context): Record<string, string> {
 }
 
 function ingress(ctx: Context): KubernetesObject {
-  const obj = template<TemplateDocument>('fastapi/ingress.yaml')
+  const obj = fromTemplate(ctx, 'fastapi/ingress.yaml')
   obj.metadata = metadata(ctx, ctx.name, ingressAnnotations(ctx))
   obj.spec.ingressClassName = ctx.settings.kubeIngressClass
   const backend = { service: { name: ctx.name, port: { name: 'http' } } }
@@ -367,7 +358,7 @@ function ingress(ctx: Context): KubernetesObject {
 
 function virtualService(ctx: Context): KubernetesObject {
   const { istio } = ctx.settings
-  const obj = template<TemplateDocument>('fastapi/virtualservice.yaml')
+  const obj = fromTemplate(ctx, 'fastapi/virtualservice.yaml')
   obj.metadata = metadata(ctx)
   obj.spec.hosts = [...ctx.hosts]
   obj.spec.gateways = [`${istio.namespace}/${istio.serviceName}`]
@@ -390,7 +381,7 @@ function rayContainer(ctx: Context, base: TemplateDocument, extraEnv: Record<str
 
 function rayService(ctx: Context): KubernetesObject {
   const { input, settings } = ctx
-  const obj = template<TemplateDocument>('ray/rayservice.yaml')
+  const obj = fromTemplate(ctx, 'ray/rayservice.yaml')
   obj.metadata = metadata(ctx, ctx.name, workloadAnnotations(ctx))
   const port = settings.deployedService.applicationPort
   // Ray Serve's config is a YAML string in the CRD; built as an object, then serialised.
@@ -419,7 +410,7 @@ const RAY_COMPONENT_LABEL = 'darwin.ml-serve/ray-node'
 
 function workflowCronJob(ctx: Context): KubernetesObject {
   const { input, settings } = ctx
-  const obj = template<TemplateDocument>('workflow/cronjob.yaml')
+  const obj = fromTemplate(ctx, 'workflow/cronjob.yaml')
   obj.metadata = metadata(ctx, ctx.name, { ...workloadAnnotations(ctx), [ANNOTATIONS.workflowUrl]: input.environment.workflow_url })
   obj.spec.schedule = input.workflow?.schedule
   obj.spec.jobTemplate.metadata = { labels: { ...ctx.labels } }
