@@ -93,7 +93,11 @@ async function serve() {
   artifactPoller.start()
   // Resumes following every rollout a previous process left in flight, then follows new ones.
   workers.deployment.tracker.start()
-  log.info('listening', { port: app.server?.port, env: config.env, telemetry: config.telemetry.enabled, scaling_tick: scalingJob ? config.scaling.tickCron : 'off', docs: `http://localhost:${app.server?.port}/docs` })
+  const drivers = context.clusterDrivers.availability()
+  if (!drivers.kubernetes.usable) {
+    log.warn('no Kubernetes cluster is configured: deploys to environments with cluster_driver "kubernetes" answer 503 CLUSTER_NOT_CONFIGURED', { detail: drivers.kubernetes.detail })
+  }
+  log.info('listening', { cluster_drivers: drivers, port: app.server?.port, env: config.env, telemetry: config.telemetry.enabled, scaling_tick: scalingJob ? config.scaling.tickCron : 'off', docs: `http://localhost:${app.server?.port}/docs` })
 
   let stopping = false
   const shutdown = async (signal: string) => {

@@ -19,6 +19,7 @@ import {
   ClusterError,
   type ClusterDriver,
   type ClusterTarget,
+  type DriverAvailability,
   errorKindOf,
   type RetryPolicy,
   type RolloutPhase,
@@ -133,6 +134,13 @@ export class DcmDriver implements ClusterDriver {
       conditions: status === '' ? [] : [{ type: 'DcmStatus', status }],
       ...(phase === 'failed' ? { failureReason: status } : {}),
     }
+  }
+
+  /** DCM_URL always names a DCM (the original's default is http://localhost:8080); whether it answers is a 502. */
+  ensureConfigured(): void {}
+
+  availability(): DriverAvailability {
+    return { usable: true, detail: `DCM at ${new URL(this.options.url).origin} (DCM_URL)` }
   }
 
   async setAutoscalingBounds(target: ClusterTarget, bounds: { min: number; max: number }): Promise<void> {

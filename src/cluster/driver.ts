@@ -74,9 +74,23 @@ export interface ClusterDriver {
   status(target: ClusterTarget): Promise<RolloutStatus>
   /** Changes only the replica bounds (a schedule window opening or closing), without a full apply. */
   setAutoscalingBounds(target: ClusterTarget, bounds: { min: number; max: number }): Promise<void>
+  /**
+   * Throws a ClusterError `not_configured`, naming what to set, when this driver has no way to reach
+   * the target's cluster at all (no credentials, no such kube context). No network call: a change is
+   * refused before anything about it is recorded.
+   */
+  ensureConfigured(target: ClusterTarget): void
+  /** Whether the driver can be used with its default settings, and how (for /readyz and the start-up log). */
+  availability(): DriverAvailability
 }
 
-export type ClusterErrorKind = 'unavailable' | 'rejected' | 'forbidden' | 'conflict' | 'timeout'
+export interface DriverAvailability {
+  usable: boolean
+  /** Where the credentials or the URL come from, or what is missing; never a secret. */
+  detail: string
+}
+
+export type ClusterErrorKind = 'unavailable' | 'rejected' | 'forbidden' | 'conflict' | 'timeout' | 'not_configured'
 
 /** A cluster (or DCM) call that failed; `message` is the server's own message when it sent one. */
 export class ClusterError extends Error {

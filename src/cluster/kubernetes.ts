@@ -22,12 +22,16 @@ import {
   PatchStrategy,
   ServerConfiguration,
 } from '@kubernetes/client-node'
+import { existsSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { delimiter, join } from 'node:path'
 import { baseName, ownershipSelector, type RenderedServe, secretObject } from '../render'
 import {
   type ApplyResult,
   ClusterError,
   type ClusterDriver,
   type ClusterTarget,
+  type DriverAvailability,
   errorKindOf,
   type RetryPolicy,
   type RolloutCondition,
@@ -60,15 +64,79 @@ export interface KubernetesDriverOptions {
   kubeConfigFor?: (context: string) => KubeConfig
 }
 
-/** Credentials for an environment: its kubeconfig context, else KUBECONFIG/~/.kube/config, else in-cluster. */
-export function loadKubeConfig(context: string): KubeConfig {
+/** What to set when no cluster can be reached: the message of every `not_configured` error. */
+export const KUBERNETES_NOT_CONFIGURED_HELP =
+  'set KUBECONFIG (or provide ~/.kube/config) to a kubeconfig that reaches the cluster, run the service inside the cluster with a service account, or set the environment\'s cluster_driver to "dcm" and DCM_URL to the Darwin Cluster Manager'
+
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token'
+
+/** Where credentials may be found: the process's environment and home, unless a test says otherwise. */
+export interface KubeconfigLocations {
+  /** KUBECONFIG: one or more files, joined by the path delimiter. */
+  kubeconfig?: string
+  home: string
+  /** KUBERNETES_SERVICE_HOST with the service account token mounted. */
+  inCluster: boolean
+}
+
+const processLocations = (): KubeconfigLocations => ({
+  kubeconfig: process.env.KUBECONFIG,
+  home: homedir(),
+  inCluster: Boolean(process.env.KUBERNETES_SERVICE_HOST) && existsSync(SERVICE_ACCOUNT_TOKEN),
+})
+
+type CredentialsSource = { kind: 'files'; files: string[]; label: string } | { kind: 'in-cluster'; label: string }
+
+/** Where client-node's loadFromDefault() would look, in its order; undefined: nowhere. */
+function credentialsSource(where: KubeconfigLocations): CredentialsSource | undefined {
+  const files = (where.kubeconfig ?? '').split(delimiter).filter((file) => file.trim() !== '')
+  if (files.length > 0) return { kind: 'files', files, label: `KUBECONFIG=${where.kubeconfig}` }
+  const file = join(where.home, '.kube', 'config')
+  if (existsSync(file)) return { kind: 'files', files: [file], label: file }
+  if (where.inCluster) return { kind: 'in-cluster', label: 'the in-cluster service account' }
+  return undefined
+}
+
+/**
+ * Credentials for an environment: its kubeconfig context, else KUBECONFIG/~/.kube/config's current
+ * context, else the in-cluster service account. Where there are none, client-node would fall back to
+ * http://localhost:8080 and fail at the first request with a message about TLS; this refuses at once
+ * with what to set instead.
+ */
+export function loadKubeConfig(context: string, where: KubeconfigLocations = processLocations()): KubeConfig {
+  const source = credentialsSource(where)
+  if (source === undefined) throw new ClusterError('not_configured', `No Kubernetes cluster is configured: ${KUBERNETES_NOT_CONFIGURED_HELP}`)
   const kc = new KubeConfig()
-  kc.loadFromDefault()
+  try {
+    if (source.kind === 'in-cluster') kc.loadFromCluster()
+    else {
+      const [first, ...rest] = source.files
+      kc.loadFromFile(first as string)
+      for (const file of rest) {
+        const more = new KubeConfig()
+        more.loadFromFile(file)
+        // As kubectl: the first file's current-context wins (client-node's default takes the last).
+        kc.mergeConfig(more, true)
+      }
+    }
+  } catch (error) {
+    throw new ClusterError('not_configured', `Cannot load the kubeconfig from ${source.label}: ${error instanceof Error ? error.message : String(error)}`)
+  }
   if (context !== '') {
-    if (!kc.getContextObject(context)) throw new ClusterError('rejected', `kubeconfig has no context named "${context}"`)
+    if (!kc.getContextObject(context)) throw new ClusterError('not_configured', `The kubeconfig (${source.label}) has no context named "${context}" (the environment's kube_context)`)
     kc.setCurrentContext(context)
   }
   return kc
+}
+
+/** The API server of a kubeconfig's current context, refused when client-node could never call it. */
+function apiServerOf(kc: KubeConfig, context: string): string {
+  const cluster = kc.getCurrentCluster()
+  if (!cluster) throw new ClusterError('not_configured', `The kubeconfig has no cluster for context "${context || kc.getCurrentContext()}": ${KUBERNETES_NOT_CONFIGURED_HELP}`)
+  if (cluster.server.startsWith('http://') && !cluster.skipTLSVerify) {
+    throw new ClusterError('not_configured', `The kubeconfig's cluster "${cluster.name}" is plain http:// (${cluster.server}); client-node calls it only with insecure-skip-tls-verify: true, else use https://`)
+  }
+  return cluster.server
 }
 
 const objectId = (o: { kind?: string; metadata?: { name?: string } }) => `${o.kind}/${o.metadata?.name}`
@@ -108,13 +176,12 @@ export class KubernetesDriver implements ClusterDriver {
     let client = this.clients.get(context)
     if (!client) {
       const kc = (this.options.kubeConfigFor ?? loadKubeConfig)(context)
-      const cluster = kc.getCurrentCluster()
-      if (!cluster) throw new ClusterError('rejected', `no cluster for kube context "${context}"`)
+      const server = apiServerOf(kc, context)
       const timeoutMs = this.options.requestTimeoutMs
       // Built by hand (not kc.makeApiClient) to add the per-request timeout middleware.
       client = new KubernetesObjectApi(
         createConfiguration({
-          baseServer: new ServerConfiguration(cluster.server, {}),
+          baseServer: new ServerConfiguration(server, {}),
           authMethods: { default: kc },
           promiseMiddleware: [
             {
@@ -167,6 +234,19 @@ export class KubernetesDriver implements ClusterDriver {
       await this.call(() => this.client(target).delete(object, undefined, undefined, undefined, undefined, 'Background'))
     } catch (error) {
       if (!(error instanceof ClusterError && error.httpStatus === 404)) throw error
+    }
+  }
+
+  ensureConfigured(target: ClusterTarget): void {
+    this.client(target)
+  }
+
+  availability(): DriverAvailability {
+    try {
+      const kc = (this.options.kubeConfigFor ?? loadKubeConfig)('')
+      return { usable: true, detail: `kubeconfig context "${kc.getCurrentContext()}", API server ${apiServerOf(kc, '')}` }
+    } catch (error) {
+      return { usable: false, detail: error instanceof Error ? error.message : String(error) }
     }
   }
 

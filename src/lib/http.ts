@@ -4,7 +4,7 @@
  * turns every thrown error into the error envelope and logs one line per request.
  */
 import { Elysia, type TSchema, t, ValidationError } from 'elysia'
-import { AppError, type FieldError, isDatabaseUnavailable } from './errors'
+import { AppError, type FieldError, fieldPath, isDatabaseUnavailable, type RequestPart } from './errors'
 import { describeError, type Logger } from './logger'
 import type { Page } from './pagination'
 import { nameRequestSpan, telemetryEnabled, traceRequest } from './telemetry'
@@ -55,7 +55,11 @@ export const ErrorEnvelope = t.Object(
 
 /**
  * The error responses an /api route documents: a missing token (401) or scope (403), bad input (422)
- * and a database outage (503) are possible everywhere; a route adds its own (404, 409, 502…).
+ * and a database outage or an unconfigured cluster (503) are possible everywhere; a route adds its
+ * own: 400 on every non-GET route (the body is parsed for every one of them, a schema or not), 409 on
+ * every POST but /tokens (an Idempotency-Key in use), and what its service and what it calls can
+ * answer (404, 409, 502, 504…). test/support/openapi-contract.ts fails any test that sees a status
+ * its operation does not list.
  */
 export const errorResponses = (...statuses: number[]) =>
   Object.fromEntries([401, 403, 422, 503, ...statuses].map((status) => [status, ErrorEnvelope]))
@@ -64,12 +68,14 @@ function fieldErrors(error: ValidationError): FieldError[] {
   const seen = new Set<string>()
   const out: FieldError[] = []
   for (const issue of error.all) {
-    const path = 'path' in issue && typeof issue.path === 'string' && issue.path !== '' ? issue.path : '/'
+    const pointer = 'path' in issue && typeof issue.path === 'string' ? issue.path : ''
     const message = 'message' in issue && typeof issue.message === 'string' ? issue.message : 'invalid value'
+    // Elysia names the part (body, query, params, headers); the path says it in the one form.
+    const path = fieldPath(error.type as RequestPart, pointer)
     // A union reports every branch it tried; one line per field is what a person can act on.
     if (seen.has(path)) continue
     seen.add(path)
-    out.push({ path: error.type === 'body' ? path : `${error.type}${path === '/' ? '' : path}`, message })
+    out.push({ path, message })
   }
   return out
 }
@@ -111,7 +117,11 @@ export function httpConventions(log: Logger) {
         set.headers['x-request-id'] = requestId(request)
         return { status: 'ERROR' as const, code: errorCode, message, ...(errors ? { errors } : {}), request_id: requestId(request) }
       }
-      if (error instanceof AppError) return envelope(error.status, error.code, error.message, error.errors)
+      if (error instanceof AppError) {
+        // A 5xx is a dependency's failure (cluster, builder, MLflow, configuration): its cause belongs in the log.
+        if (error.status >= 500) log.warn('request failed', { request_id: requestId(request), status: error.status, code: error.code, error_message: error.message })
+        return envelope(error.status, error.code, error.message, error.errors)
+      }
       if (error instanceof ValidationError) return envelope(422, 'VALIDATION_FAILED', 'Request validation failed', fieldErrors(error))
       if (code === 'NOT_FOUND') return envelope(404, 'ROUTE_NOT_FOUND', `No route ${request.method} ${new URL(request.url).pathname}`)
       if (code === 'PARSE') return envelope(400, 'MALFORMED_BODY', 'The request body could not be parsed')
@@ -124,11 +134,12 @@ export function httpConventions(log: Logger) {
     })
     .onAfterResponse({ as: 'global' }, ({ request, set }) => {
       const state = requests.get(request)
-      log.info('request', {
+      const status = typeof set.status === 'number' ? set.status : 200
+      log[status >= 500 ? 'warn' : 'info']('request', {
         request_id: state?.id,
         method: request.method,
         path: new URL(request.url).pathname,
-        status: typeof set.status === 'number' ? set.status : 200,
+        status,
         duration_ms: state ? Math.round((performance.now() - state.startedAt) * 100) / 100 : undefined,
       })
     })

@@ -45,11 +45,12 @@ describe('built-in templates', () => {
       cpSync(join(root, 'templates'), dir, { recursive: true })
       const deployment = readFileSync(join(dir, 'fastapi/deployment.yaml'), 'utf8')
       writeFileSync(join(dir, 'fastapi/deployment.yaml'), deployment.replace(/^spec:\n/m, 'spec:\n  minReadySeconds: 42\n'))
-      const settings = loadConfig({ ENV: 'prod', ENABLE_OTEL: 'false', TEMPLATES_DIR: dir })
-      const rendered = renderServe(input, settings).manifests.find((object) => object.kind === 'Deployment') as { spec: { minReadySeconds?: number } }
-      expect(rendered.spec.minReadySeconds).toBe(42)
-      const builtIn = renderServe(input, loadConfig({ ENV: 'prod', ENABLE_OTEL: 'false' })).manifests.find((object) => object.kind === 'Deployment') as { spec: { minReadySeconds?: number } }
-      expect(builtIn.spec.minReadySeconds).toBeUndefined()
+      const minReadySeconds = (env: Record<string, string>) => {
+        const rendered = renderServe(input, loadConfig({ ENV: 'prod', ENABLE_OTEL: 'false', ...env })).manifests.find((object) => object.kind === 'Deployment')
+        return (rendered?.spec as { minReadySeconds?: number } | undefined)?.minReadySeconds
+      }
+      expect(minReadySeconds({ TEMPLATES_DIR: dir })).toBe(42)
+      expect(minReadySeconds({})).toBeUndefined()
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

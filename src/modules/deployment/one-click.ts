@@ -5,6 +5,7 @@
  */
 import { and, eq } from 'drizzle-orm'
 import { MlflowClient, parseModelUri } from '../../clients/mlflow'
+import { clusterTargetOf } from '../../cluster/driver'
 import { artifacts, serves } from '../../db/schema'
 import { AppError, invalid } from '../../lib/errors'
 import type { AuditContext } from '../audit/service'
@@ -13,7 +14,7 @@ import { findEnvironment } from '../environment/service'
 import { createInfraConfig, noInfraConfigHooks, updateInfraConfig } from '../infra-config/service'
 import { createServe, findServe } from '../serve/service'
 import type { DeploymentModel } from './model'
-import { activeRevision, type DeploymentDeps, deployPrepared, undeploy } from './service'
+import { activeRevision, type DeploymentDeps, deployPrepared, ensureClusterConfigured, undeploy } from './service'
 
 /** The same model URI always maps to the same artifact version. */
 export function modelArtifactVersion(modelUri: string) {
@@ -24,6 +25,7 @@ export async function deployModel(deps: DeploymentDeps, artifactDeps: ArtifactDe
   const { db, config } = deps
   const modelUri = parseModelUri(body.model_uri)
   const environment = await findEnvironment(db, body.env)
+  ensureClusterConfigured(deps.drivers, clusterTargetOf(body.serve_name, environment))
   const infra = {
     backend_type: 'fastapi' as const,
     cores: body.cores ?? 1,

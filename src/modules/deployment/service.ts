@@ -235,6 +235,21 @@ function deploymentConfigFor(given: DeploymentModel.DeploymentConfigBody | undef
 
 // --- Rolling out a revision ---
 
+/**
+ * Refuses a change before anything about it is recorded when the environment's driver has no way to
+ * reach a cluster (503 CLUSTER_NOT_CONFIGURED, the message says what to set).
+ */
+export function ensureClusterConfigured(drivers: ClusterDrivers, target: ClusterTarget): void {
+  try {
+    drivers.for(target).ensureConfigured(target)
+  } catch (error) {
+    throw error instanceof ClusterError && error.kind === 'not_configured' ? clusterNotConfigured(target, error) : error
+  }
+}
+
+const clusterNotConfigured = (target: ClusterTarget, error: ClusterError) =>
+  new AppError(503, 'CLUSTER_NOT_CONFIGURED', `No cluster can be reached for environment ${target.environment.name} (cluster_driver ${target.environment.cluster_driver}). ${error.message}`)
+
 async function nextRevisionNumber(db: Executor, serveId: number): Promise<number> {
   const [row] = await db.select({ last: max(deployments.revision) }).from(deployments).where(eq(deployments.serveId, serveId))
   return (row?.last ?? 0) + 1
@@ -252,6 +267,7 @@ async function rollOut(
 ): Promise<DeploymentRow> {
   const { db, config } = deps
   const key = lockKey(subject)
+  ensureClusterConfigured(deps.drivers, clusterTarget(subject))
   const { row, rendered } = await recordRevision(deps, audit, subject, change)
   try {
     await deps.drivers.for(clusterTarget(subject)).apply(clusterTarget(subject), rendered, {
@@ -446,6 +462,7 @@ export async function undeploy(deps: DeploymentDeps, audit: AuditContext, serveN
   // A failed rollout may have left objects behind: it is live enough to remove. One in flight holds
   // the change lock, so the undeploy is refused (409) until it ends.
   if (!newest || newest.status === 'undeployed') return { subject, undeployedRevision: null }
+  ensureClusterConfigured(deps.drivers, clusterTarget(subject))
   const key = lockKey(subject)
   await acquireChangeLock(db, key, { operation: 'undeploy', requestId: audit.requestId, ttlMs: 5 * 60_000 })
   try {

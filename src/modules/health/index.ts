@@ -8,24 +8,53 @@ const Healthy = t.Object(
   { examples: [{ status: 'SUCCESS', message: 'OK' }] },
 )
 const healthy = { status: 'SUCCESS' as const, message: 'OK' }
+const DriverAvailability = t.Object({
+  usable: t.Boolean({ description: 'Whether deploys to environments using this driver can reach a cluster' }),
+  detail: t.String({ description: 'Where the credentials or URL come from, or what to set' }),
+})
+const Ready = t.Object(
+  {
+    status: t.Literal('SUCCESS'),
+    message: t.String(),
+    data: t.Object({
+      database: t.Literal('ok'),
+      cluster_drivers: t.Object({ kubernetes: DriverAvailability, dcm: DriverAvailability }, { description: 'Reported, not required: readiness depends on the database only' }),
+    }),
+  },
+  {
+    examples: [
+      {
+        status: 'SUCCESS',
+        message: 'OK',
+        data: {
+          database: 'ok',
+          cluster_drivers: {
+            kubernetes: { usable: true, detail: 'the in-cluster service account, context "inClusterContext", API server https://10.0.0.1:443' },
+            dcm: { usable: true, detail: 'DCM at http://darwin-cluster-manager:8080 (DCM_URL)' },
+          },
+        },
+      },
+    ],
+  },
+)
 
 /** Liveness never touches the database (a DB outage must not get pods killed); readiness does. */
-export const healthController = ({ database, log }: AppContext) =>
+export const healthController = ({ database, log, clusterDrivers }: AppContext) =>
   new Elysia({ name: 'health' })
     .get('/healthcheck', () => healthy, {
       response: { 200: Healthy },
-      detail: { tags, summary: 'Liveness: the process answers (no database call)' },
+      detail: { tags, security: [], summary: 'Liveness: the process answers (no database call)' },
     })
     .get('/health', () => healthy, {
       response: { 200: Healthy },
-      detail: { tags, summary: 'Liveness (alias kept from the original)' },
+      detail: { tags, security: [], summary: 'Liveness (alias kept from the original)' },
     })
     .get(
       '/readyz',
       async ({ request }) => {
         try {
           await database.ping()
-          return healthy
+          return { ...healthy, data: { database: 'ok' as const, cluster_drivers: clusterDrivers.availability() } }
         } catch (error) {
           log.warn('readiness: database unreachable', { error: error instanceof Error ? error.message : String(error) })
           return status(503, {
@@ -37,7 +66,7 @@ export const healthController = ({ database, log }: AppContext) =>
         }
       },
       {
-        response: { 200: Healthy, 503: ErrorEnvelope },
-        detail: { tags, summary: 'Readiness: 200 when the database answers, 503 when not' },
+        response: { 200: Ready, 503: ErrorEnvelope },
+        detail: { tags, security: [], summary: 'Readiness: 200 when the database answers, 503 when not; also reports which cluster drivers are usable' },
       },
     )
