@@ -4,9 +4,26 @@
  */
 
 export interface FieldError {
-  /** JSON pointer-ish path of the failing field, e.g. `/environment_configs/namespace`. */
+  /** Where the failing value is, in the one form {@link fieldPath} makes: `/environment_configs/namespace`, `/query/to`. */
   path: string
   message: string
+}
+
+/** The parts of a request a field error can point into. */
+export type RequestPart = 'body' | 'query' | 'params' | 'headers' | 'cookie'
+
+/**
+ * The one form of every `FieldError.path`: JSON Pointer syntax (RFC 6901), always with a leading `/`.
+ * Body fields sit at the root, as the README and clients know them (`/name`, `/windows/1/start`, `/`
+ * for the body itself); every other part of the request is named first (`/query/to`,
+ * `/params/serve_name`, `/headers/idempotency-key`). `pointer` is a JSON Pointer into that part
+ * (`''` or `'/'` for the part itself; a missing leading `/` is added).
+ */
+export function fieldPath(part: RequestPart, pointer = ''): string {
+  // Tolerant on purpose: this runs inside the error handler, where throwing would turn a 422 into a 500.
+  const inner = pointer === '' || pointer === '/' ? '' : pointer.startsWith('/') ? pointer : `/${pointer}`
+  if (part === 'body') return inner === '' ? '/' : inner
+  return `/${part}${inner}`
 }
 
 export class AppError extends Error {

@@ -3,6 +3,8 @@
  * original's `{status, message, data}`), their TypeBox schemas for the docs, and the plugin that
  * turns every thrown error into the error envelope and logs one line per request.
  */
+import { Kind } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
 import { Elysia, type TSchema, t, ValidationError } from 'elysia'
 import { AppError, type FieldError, fieldPath, isDatabaseUnavailable, type RequestPart } from './errors'
 import { describeError, type Logger } from './logger'
@@ -64,18 +66,52 @@ export const ErrorEnvelope = t.Object(
 export const errorResponses = (...statuses: number[]) =>
   Object.fromEntries([401, 403, 422, 503, ...statuses].map((status) => [status, ErrorEnvelope]))
 
-function fieldErrors(error: ValidationError): FieldError[] {
+/** The request's path and query parameters as the router and the query parser left them. */
+interface RawParameters {
+  params?: Record<string, unknown>
+  query?: Record<string, unknown>
+}
+
+const escapePointer = (name: string) => name.replaceAll('~', '~0').replaceAll('/', '~1')
+
+/**
+ * Elysia checks the range of a numeric path or query parameter after coercing it (`?limit=0`,
+ * `/deployments/0`), and that error (type `property`) names neither the part nor the field. They are
+ * found by the value: the parameters still undecoded (strings) whose value is the refused one — and,
+ * should several be, that the refused schema also refuses. Falls back to `/` when none is found.
+ */
+function coercedParameterPaths(error: ValidationError, raw: RawParameters): string[] {
+  const candidates: { path: string; value: unknown }[] = []
+  for (const part of ['params', 'query'] as const) {
+    for (const [name, value] of Object.entries(raw[part] ?? {})) {
+      if (typeof value !== 'string') continue // decoded already: it passed
+      const coerced = value.trim() === '' ? Number.NaN : Number(value)
+      if (value === error.value || coerced === error.value) candidates.push({ path: fieldPath(part, `/${escapePointer(name)}`), value: coerced })
+    }
+  }
+  const schema = error.validator
+  const refused =
+    candidates.length > 1 && schema !== null && typeof schema === 'object' && Kind in schema
+      ? candidates.filter((candidate) => !Value.Check(schema as TSchema, candidate.value))
+      : candidates
+  const paths = (refused.length > 0 ? refused : candidates).map((candidate) => candidate.path)
+  return paths.length > 0 ? paths : ['/']
+}
+
+function fieldErrors(error: ValidationError, raw: RawParameters): FieldError[] {
   const seen = new Set<string>()
   const out: FieldError[] = []
   for (const issue of error.all) {
     const pointer = 'path' in issue && typeof issue.path === 'string' ? issue.path : ''
     const message = 'message' in issue && typeof issue.message === 'string' ? issue.message : 'invalid value'
     // Elysia names the part (body, query, params, headers); the path says it in the one form.
-    const path = fieldPath(error.type as RequestPart, pointer)
-    // A union reports every branch it tried; one line per field is what a person can act on.
-    if (seen.has(path)) continue
-    seen.add(path)
-    out.push({ path, message })
+    const paths = error.type === 'property' ? coercedParameterPaths(error, raw) : [fieldPath(error.type as RequestPart, pointer)]
+    for (const path of paths) {
+      // A union reports every branch it tried; one line per field is what a person can act on.
+      if (seen.has(path)) continue
+      seen.add(path)
+      out.push({ path, message })
+    }
   }
   return out
 }
@@ -110,7 +146,7 @@ export function httpConventions(log: Logger) {
       requests.set(request, { id, startedAt: performance.now() })
       set.headers['x-request-id'] = id
     })
-    .onError({ as: 'global' }, ({ code, error, set, request }) => {
+    .onError({ as: 'global' }, ({ code, error, set, request, params, query }) => {
       const envelope = (status: number, errorCode: string, message: string, errors?: FieldError[]) => {
         set.status = status
         set.headers['content-type'] = 'application/json'
@@ -122,7 +158,7 @@ export function httpConventions(log: Logger) {
         if (error.status >= 500) log.warn('request failed', { request_id: requestId(request), status: error.status, code: error.code, error_message: error.message })
         return envelope(error.status, error.code, error.message, error.errors)
       }
-      if (error instanceof ValidationError) return envelope(422, 'VALIDATION_FAILED', 'Request validation failed', fieldErrors(error))
+      if (error instanceof ValidationError) return envelope(422, 'VALIDATION_FAILED', 'Request validation failed', fieldErrors(error, { params, query }))
       if (code === 'NOT_FOUND') return envelope(404, 'ROUTE_NOT_FOUND', `No route ${request.method} ${new URL(request.url).pathname}`)
       if (code === 'PARSE') return envelope(400, 'MALFORMED_BODY', 'The request body could not be parsed')
       if (isDatabaseUnavailable(error)) {

@@ -191,6 +191,8 @@ describe('preview', () => {
     ]) {
       const response = await ctx.request('GET', previewPath(query))
       expect({ query, status: response.status }).toEqual({ query, status: 422 })
+      // The query parameter at fault, in the one path form (src/lib/errors.ts fieldPath).
+      expect(errorPaths(response)).toEqual([query === '?from=yesterday' ? '/query/from' : '/query/to'])
     }
   })
 })

@@ -130,4 +130,14 @@ describe('serve API — errors', () => {
     expect((await ctx.request('GET', '/api/v1/serve?type=batch')).status).toBe(422)
     expect((await ctx.request('GET', '/api/v1/serve?limit=0')).status).toBe(422)
   })
+
+  test('a query or path parameter at fault is named /query/… or /params/…', async () => {
+    const paths = async (path: string) => ((await ctx.request('GET', path)).body.errors as { path: string }[]).map((e) => e.path)
+    expect(await paths('/api/v1/serve?type=batch')).toEqual(['/query/type'])
+    // A number out of range, which Elysia checks after coercing it, without naming it.
+    expect(await paths('/api/v1/serve?limit=0')).toEqual(['/query/limit'])
+    expect(await paths('/api/v1/serve?page=2&limit=201')).toEqual(['/query/limit'])
+    expect(await paths('/api/v1/serve/fraud-a/deployments/0')).toEqual(['/params/revision'])
+    expect(await paths('/api/v1/serve/fraud-a/deployments/one')).toEqual(['/params/revision'])
+  })
 })

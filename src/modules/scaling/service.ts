@@ -25,7 +25,7 @@ import {
 import type { ClusterDrivers, ClusterTarget } from '../../cluster'
 import { clusterTargetOf } from '../../cluster/driver'
 import type { AppContext } from '../../context'
-import { AppError, invalid, notFound } from '../../lib/errors'
+import { AppError, fieldPath, invalid, notFound } from '../../lib/errors'
 import { describeError } from '../../lib/logger'
 import { type Page, type PageRequest, pageWindow } from '../../lib/pagination'
 import { type AuditContext, recordAudit } from '../audit/service'
@@ -181,11 +181,11 @@ export async function previewSchedule(db: Db, serveName: string, envName: string
   const base = await baseBounds(db, scope)
   const from = query.from === undefined ? now : new Date(query.from)
   const to = query.to === undefined ? new Date(from.getTime() + DEFAULT_PREVIEW_DAYS * DAY) : new Date(query.to)
-  if (Number.isNaN(from.getTime())) throw invalid([{ path: 'query/from', message: 'must be an ISO 8601 date-time' }])
-  if (Number.isNaN(to.getTime())) throw invalid([{ path: 'query/to', message: 'must be an ISO 8601 date-time' }])
-  if (to <= from) throw invalid([{ path: 'query/to', message: 'must be after from' }])
+  if (Number.isNaN(from.getTime())) throw invalid([{ path: fieldPath('query', '/from'), message: 'must be an ISO 8601 date-time' }])
+  if (Number.isNaN(to.getTime())) throw invalid([{ path: fieldPath('query', '/to'), message: 'must be an ISO 8601 date-time' }])
+  if (to <= from) throw invalid([{ path: fieldPath('query', '/to'), message: 'must be after from' }])
   if (to.getTime() - from.getTime() > MAX_PREVIEW_DAYS * DAY) {
-    throw invalid([{ path: 'query/to', message: `at most ${MAX_PREVIEW_DAYS} days after from` }])
+    throw invalid([{ path: fieldPath('query', '/to'), message: `at most ${MAX_PREVIEW_DAYS} days after from` }])
   }
   return {
     from: from.toISOString(),

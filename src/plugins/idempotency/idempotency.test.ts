@@ -64,8 +64,10 @@ describe('Idempotency-Key', () => {
     expect(again.status).toBe(409) // really ran again: the environment exists
   })
 
-  test('a malformed key → 422', async () => {
-    expect((await post(environmentBody('idem-bad'), 'x'.repeat(256))).status).toBe(422)
+  test('a malformed key → 422 naming the header', async () => {
+    const response = await post(environmentBody('idem-bad'), 'x'.repeat(256))
+    expect(response.status).toBe(422)
+    expect(response.body.errors).toEqual([{ path: '/headers/idempotency-key', message: 'invalid' }])
   })
 
   test('token creation is never stored (its response holds the secret)', async () => {

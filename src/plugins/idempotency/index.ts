@@ -8,7 +8,7 @@
  */
 import { Elysia, ElysiaCustomStatusResponse } from 'elysia'
 import type { Db } from '../../db/client'
-import { AppError } from '../../lib/errors'
+import { AppError, fieldPath } from '../../lib/errors'
 import { requestIdOf } from '../../lib/http'
 import { describeError, type Logger } from '../../lib/logger'
 import { actorOf } from '../auth'
@@ -27,6 +27,9 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null'
 }
 
+/** What a retry must repeat to be replayed: the query string and the body, canonically. */
+export const requestHashOf = (search: string, body: unknown) => new Bun.CryptoHasher('sha256').update(`${search}\n${canonicalJson(body ?? null)}`).digest('hex')
+
 function appliesTo(request: Request, path: string) {
   return request.method === 'POST' && path.startsWith('/api/') && !path.startsWith('/api/v1/tokens')
 }
@@ -40,11 +43,11 @@ export function idempotencyPlugin(options: { db: Db; ttlHours: number; log: Logg
       if (key === null || !appliesTo(request, url.pathname)) return
       if (!KEY.test(key)) {
         throw new AppError(422, 'VALIDATION_FAILED', 'Idempotency-Key must be 1–255 printable ASCII characters', [
-          { path: 'headers/idempotency-key', message: 'invalid' },
+          { path: fieldPath('headers', '/idempotency-key'), message: 'invalid' },
         ])
       }
       const actor = actorOf(request)
-      const requestHash = new Bun.CryptoHasher('sha256').update(`${url.search}\n${canonicalJson(body ?? null)}`).digest('hex')
+      const requestHash = requestHashOf(url.search, body)
       const claim = await claimKey(db, {
         key,
         actorTokenId: actor.tokenId ?? 0,
