@@ -2,7 +2,7 @@
  * The auth sweep: for every operation under /api/ in /docs/json, no token, a garbage token and a
  * revoked token each get 401, and a token without the scope the route needs gets 403 — with path
  * parameters filled with resources that exist, so the answer proves auth runs before the 404 and
- * before any validation. Then one successful call per mutating operation, each checked to have
+ * before any validation. Every answer's status must be one the operation lists in /docs/json. Then one successful call per mutating operation, each checked to have
  * written its audit entry (`METHOD /api/v1/...pattern`, outcome success) in the same request.
  * 127.0.0.1 only (the fake Kubernetes API); bounded in time.
  */
@@ -106,6 +106,14 @@ describe('auth sweep over every /api/ operation in /docs/json', () => {
     }
     const before = await checksums()
     const wrong: string[] = []
+    const undocumented: string[] = []
+    /** Sends, and notes an answer whose status the operation does not list in /docs/json. */
+    const send = async (method: string, target: string, body: unknown, headers: Record<string, string>) => {
+      const response = await ctx.requestUnchecked(method, target, body, headers)
+      const problem = await ctx.undocumentedStatus(method, target, response)
+      if (problem) undocumented.push(problem)
+      return response
+    }
     let unauthorized = 0
     let forbidden = 0
     let readOnly = 0
@@ -114,7 +122,7 @@ describe('auth sweep over every /api/ operation in /docs/json', () => {
       // A body that would be valid somewhere: the answer must come from auth, not validation.
       const body = MUTATING.has(method) ? { env: 'prod' } : undefined
       for (const [label, authorization] of Object.entries(unauthenticated)) {
-        const response = await ctx.request(method, target, body, { authorization })
+        const response = await send(method, target, body, { authorization })
         if (response.status === 401 && response.body?.code === 'UNAUTHENTICATED') unauthorized++
         else wrong.push(`${method} ${target} (${label}) → ${response.status}`)
       }
@@ -126,14 +134,15 @@ describe('auth sweep over every /api/ operation in /docs/json', () => {
         continue
       }
       const { token, scopes } = lacking[needed]
-      const response = await ctx.request(method, target, body, { authorization: `Bearer ${token}` })
+      const response = await send(method, target, body, { authorization: `Bearer ${token}` })
       if (response.status === 403 && response.body?.code === 'FORBIDDEN' && String(response.body?.message).includes(`"${needed}"`)) forbidden++
       else wrong.push(`${method} ${target} (token with ${scopes.join(',')}, needs ${needed}) → ${response.status}`)
     }
     console.log(
-      `auth sweep: ${operations.length} operations, ${unauthorized}×401 (no/garbage/revoked token, wrong scheme), ${forbidden}×403 (missing scope), ${readOnly} read routes with no 403 to test, ${wrong.length} wrong`,
+      `auth sweep: ${operations.length} operations, ${unauthorized}×401 (no/garbage/revoked token, wrong scheme), ${forbidden}×403 (missing scope), ${readOnly} read routes with no 403 to test, ${wrong.length} wrong, ${undocumented.length} statuses not in /docs/json`,
     )
     expect(wrong).toEqual([])
+    expect(undocumented).toEqual([])
     expect(unauthorized).toBe(operations.length * 4)
     expect(forbidden).toBe(operations.length - readOnly)
     expect(await checksums()).toEqual(before)

@@ -1,7 +1,7 @@
 /**
  * A bad-input sweep over every operation in /docs/json: hostile path segments, wrong types, missing
- * and extra fields, huge strings, unicode, SQL and YAML metacharacters. Never a 5xx, and no resource
- * table changes (the audit log, which records refused attempts, and the idempotency keys are left out;
+ * and extra fields, malformed JSON, huge strings, unicode, SQL and YAML metacharacters. Never a 5xx,
+ * every answer's status one its operation lists in /docs/json, and no resource table changes (the audit log, which records refused attempts, and the idempotency keys are left out;
  * so are the leases: POST /api/v1/scaling/tick takes no input, so every call to it is valid and ticks).
  */
 import { describe, expect, test } from 'bun:test'
@@ -43,9 +43,12 @@ const HOSTILE_STRINGS = [
 ]
 const WRONG_VALUES: unknown[] = [null, 12345, -1, 1.5, true, [], {}, ['a'], 'x'.repeat(70_000)]
 
-/** Variants of a body, each invalid somewhere: wrong root types, each field removed or replaced. */
+/** Malformed JSON (a string body is sent as is, as application/json). */
+const MALFORMED = ['text', '{"name": ', '{"a": 1,}', '\u0000']
+
+/** Variants of a body, each invalid somewhere: wrong root types, malformed JSON, each field removed or replaced. */
 function badBodies(schema: JsonSchema | undefined): unknown[] {
-  const bodies: unknown[] = [undefined, null, [], 'text', 42, { unexpected_field: true }]
+  const bodies: unknown[] = [undefined, null, [], ...MALFORMED, 42, { unexpected_field: true }]
   if (!schema?.properties) return bodies
   const fields = Object.keys(schema.properties)
   const base: Record<string, unknown> = Object.fromEntries(fields.map((f) => [f, 'x']))
@@ -72,10 +75,11 @@ async function checksums() {
 }
 
 describe('bad-input sweep over every documented operation', () => {
-  test('no 5xx and no change to any resource table', async () => {
+  test('no 5xx, no status /docs/json does not list, and no change to any resource table', async () => {
     const before = await checksums()
     let sent = 0
     const serverErrors: string[] = []
+    const undocumented: string[] = []
     for (const [path, methods] of Object.entries(spec.paths)) {
       if (!path.startsWith('/api/')) continue
       for (const [method, operation] of Object.entries(methods)) {
@@ -86,19 +90,25 @@ describe('bad-input sweep over every documented operation', () => {
         // A real resource too, with bad bodies — except for DELETE, where that would be a valid call.
         const segments = HOSTILE_STRINGS.filter((s) => s !== '').concat(method === 'delete' ? [] : ['prod'])
         const targets = pathParams.length > 0 ? segments.map(fill) : [path]
-        const bodies = ['get', 'delete'].includes(method) ? [undefined] : badBodies(schema)
+        // Every non-GET route parses a body it is sent, a schema or not: DELETE gets malformed ones too.
+        const bodies = method === 'get' ? [undefined] : method === 'delete' ? [undefined, ...MALFORMED] : badBodies(schema)
         for (const target of targets) {
           for (const body of bodies) {
             const query = queryParams.length > 0 ? `?${queryParams.map((q) => `${q}=${encodeURIComponent("'\u0000{{")}`).join('&')}` : ''
-            const response = await ctx.request(method.toUpperCase(), `${target}${query}`, body)
+            const response = await ctx.requestUnchecked(method.toUpperCase(), `${target}${query}`, body)
             sent++
+            const problem = await ctx.undocumentedStatus(method, `${target}${query}`, response)
+            if (problem) undocumented.push(problem.slice(0, 400))
             if (response.status >= 500) serverErrors.push(`${method.toUpperCase()} ${target.slice(0, 80)} → ${response.status} ${JSON.stringify(response.body).slice(0, 200)}`)
           }
         }
       }
     }
-    console.log(`bad-input sweep: ${sent} requests over ${Object.keys(spec.paths).length} paths, ${serverErrors.length} 5xx`)
+    console.log(
+      `bad-input sweep: ${sent} requests over ${Object.keys(spec.paths).length} paths, ${serverErrors.length} 5xx, ${undocumented.length} statuses not in /docs/json`,
+    )
     expect(serverErrors).toEqual([])
+    expect(undocumented).toEqual([])
     expect(await checksums()).toEqual(before)
     expect(sent).toBeGreaterThan(500)
   }, 300_000)

@@ -13,6 +13,7 @@ import { ensureDatabaseExists, runMigrations } from '../../src/db/migrate'
 import type { TokenScope } from '../../src/db/schema'
 import { createLogger, type Logger } from '../../src/lib/logger'
 import { ensureBootstrapAdmin } from '../../src/modules/token/service'
+import { type Answer, OpenApiContract, type OpenApiSpec, UndocumentedStatusError } from './openapi-contract'
 
 export interface TestContext {
   config: Config
@@ -31,8 +32,18 @@ export interface TestContext {
   adminToken: string
   /** Creates a token with these scopes (through the API) and returns its value. */
   createToken(scopes: TokenScope[], name?: string): Promise<string>
-  /** Calls the app like an HTTP client would; a JSON body is serialised. */
+  /**
+   * Calls the app like an HTTP client would; a JSON body is serialised. Throws an
+   * UndocumentedStatusError when the answer's status is not one /docs/json lists for the operation
+   * (test/support/openapi-contract.ts): every test is also a check of the docs.
+   */
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<TestResponse>
+  /** `request` without the /docs/json check, for tests that collect violations themselves. */
+  requestUnchecked(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<TestResponse>
+  /** Why an answer breaks /docs/json (its status is not listed for the operation), or undefined. */
+  undocumentedStatus(method: string, path: string, answer: Answer): Promise<string | undefined>
+  /** /docs/json of this app, as a contract (fetched once). */
+  contract(): Promise<OpenApiContract>
 }
 
 export interface TestResponse {
@@ -65,6 +76,13 @@ export async function createTestContext(
   const { deployment } = workers
   const app = createApp({ config, database, log, clusterDrivers }, workers)
   const raw = await mysql.createConnection({ uri: url.toString(), timezone: 'Z' })
+  let contractOnce: Promise<OpenApiContract> | undefined
+  const contract = () =>
+    (contractOnce ??= app
+      .handle(new Request('http://localhost/docs/json'))
+      .then((response) => response.json() as Promise<OpenApiSpec>)
+      .then((spec) => new OpenApiContract(spec)))
+  const undocumentedStatus = async (method: string, path: string, answer: Answer) => (await contract()).violation(method, path, answer)
 
   afterAll(async () => {
     await raw.query(`DROP DATABASE IF EXISTS \`${name}\``)
@@ -91,7 +109,15 @@ export async function createTestContext(
       if (response.status !== 201) throw new Error(`creating a token failed: ${JSON.stringify(response.body)}`)
       return response.body.data.token as string
     },
-    request: (method, path, body, headers) => request(method, path, body, headers),
+    request: async (method, path, body, headers) => {
+      const response = await request(method, path, body, headers)
+      const problem = await undocumentedStatus(method, path, response)
+      if (problem) throw new UndocumentedStatusError(problem, response)
+      return response
+    },
+    requestUnchecked: (method, path, body, headers) => request(method, path, body, headers),
+    undocumentedStatus,
+    contract,
   }
 
   async function request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<TestResponse> {

@@ -18,7 +18,7 @@ export const artifactController = (context: AppContext) => {
       },
       {
         body: ArtifactModel.createBody,
-        response: { 201: ArtifactModel.one, ...errorResponses(404, 409, 502) },
+        response: { 201: ArtifactModel.one, ...errorResponses(400, 404, 409, 502) },
         detail: {
           tags,
           summary:

@@ -60,7 +60,7 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
         params: DeploymentModel.serveParams,
         query: DeploymentModel.waitQuery,
         body: DeploymentModel.deployBody,
-        response: { 200: t.Union([DeploymentModel.one, DeploymentModel.dryRun]), 202: DeploymentModel.one, ...errorResponses(404, 409, 502, 504) },
+        response: { 200: t.Union([DeploymentModel.one, DeploymentModel.dryRun]), 202: DeploymentModel.one, ...errorResponses(400, 404, 409, 502, 504) },
         detail: {
           tags,
           summary: 'Deploy an artifact to an environment: records a revision, applies it, answers 202 (or waits with ?wait=seconds); dry_run previews it',
@@ -77,7 +77,7 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
         params: DeploymentModel.serveParams,
         query: DeploymentModel.waitQuery,
         body: DeploymentModel.rollbackBody,
-        response: { 200: DeploymentModel.one, 202: DeploymentModel.one, ...errorResponses(404, 409, 502, 504) },
+        response: { 200: DeploymentModel.one, 202: DeploymentModel.one, ...errorResponses(400, 404, 409, 502, 504) },
         detail: { tags, summary: 'Roll back: a new revision made from an earlier one (default: the last one active before the current)' },
       },
     )
@@ -90,7 +90,7 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
       {
         params: DeploymentModel.serveParams,
         body: DeploymentModel.envBody,
-        response: { 200: DeploymentModel.undeployed, ...errorResponses(404, 409, 502) },
+        response: { 200: DeploymentModel.undeployed, ...errorResponses(400, 404, 409, 502) },
         detail: { tags, summary: 'Undeploy from an environment: removes the objects, keeps config and history; idempotent' },
       },
     )
@@ -99,7 +99,7 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
       async ({ params, request, route }) => undeployed(await service.undeploy(deps, auditContextOf(request, route), params.serve_name, params.env)),
       {
         params: DeploymentModel.envParams,
-        response: { 200: DeploymentModel.undeployed, ...errorResponses(404, 409, 502) },
+        response: { 200: DeploymentModel.undeployed, ...errorResponses(400, 404, 409, 502) },
         detail: { tags, summary: "Undeploy from an environment (the original's path)" },
       },
     )
@@ -153,7 +153,7 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
       {
         query: DeploymentModel.waitQuery,
         body: DeploymentModel.deployModelBody,
-        response: { 200: DeploymentModel.one, 202: DeploymentModel.one, ...errorResponses(404, 409, 502, 504) },
+        response: { 200: DeploymentModel.one, 202: DeploymentModel.one, ...errorResponses(400, 404, 409, 502, 504) },
         detail: { tags: ['One-click'], summary: 'Deploy an MLflow model in one call: creates or reuses the serve, its infra config and artifact, then deploys' },
       },
     )
@@ -162,7 +162,7 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
       async ({ body, request, route }) => undeployed(await undeployModel(deps, auditContextOf(request, route), body)),
       {
         body: DeploymentModel.undeployModelBody,
-        response: { 200: DeploymentModel.undeployed, ...errorResponses(404, 409, 502) },
+        response: { 200: DeploymentModel.undeployed, ...errorResponses(400, 404, 409, 502) },
         detail: { tags: ['One-click'], summary: 'Undeploy a one-click model from an environment' },
       },
     )

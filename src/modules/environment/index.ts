@@ -18,7 +18,7 @@ export const environmentController = ({ database }: AppContext) =>
         ),
       {
         body: EnvironmentModel.createBody,
-        response: { 201: EnvironmentModel.one, ...errorResponses(409) },
+        response: { 201: EnvironmentModel.one, ...errorResponses(400, 409) },
         detail: { tags, summary: 'Create an environment (a deployment target: cluster, namespace, domain)' },
       },
     )
@@ -55,7 +55,7 @@ export const environmentController = ({ database }: AppContext) =>
       {
         params: EnvironmentModel.params,
         body: EnvironmentModel.updateBody,
-        response: { 200: EnvironmentModel.one, ...errorResponses(404) },
+        response: { 200: EnvironmentModel.one, ...errorResponses(400, 404) },
         detail: {
           tags,
           summary: 'Update an environment: the given config keys are merged into the stored ones',
@@ -70,7 +70,7 @@ export const environmentController = ({ database }: AppContext) =>
       },
       {
         params: EnvironmentModel.params,
-        response: { 200: EnvironmentModel.deleted, ...errorResponses(404, 409) },
+        response: { 200: EnvironmentModel.deleted, ...errorResponses(400, 404, 409) },
         detail: { tags, summary: 'Delete an environment (refused with 409 while anything references it)' },
       },
     )

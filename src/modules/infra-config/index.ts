@@ -25,7 +25,7 @@ export const infraConfigController = ({ database }: AppContext, hooks: service.I
       {
         params: InfraConfigModel.params,
         body: InfraConfigModel.createBody,
-        response: { 201: InfraConfigModel.one, ...errorResponses(404, 409) },
+        response: { 201: InfraConfigModel.one, ...errorResponses(400, 404, 409) },
         detail: { tags, summary: "Set a serve's infra config for an environment (409 if it exists: PATCH it)" },
       },
     )
@@ -44,7 +44,8 @@ export const infraConfigController = ({ database }: AppContext, hooks: service.I
       {
         params: InfraConfigModel.params,
         body: InfraConfigModel.updateBody,
-        response: { 200: InfraConfigModel.one, ...errorResponses(404) },
+        // The redeploy it triggers answers like a deploy: 409 while another change runs, 502 when the cluster fails.
+        response: { 200: InfraConfigModel.one, ...errorResponses(400, 404, 409, 502) },
         detail: {
           tags,
           summary: 'Change some fields of an infra config; the merged result is validated again. A deployed serve is redeployed with it',

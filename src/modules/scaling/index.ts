@@ -23,7 +23,7 @@ export const scalingController = ({ database }: AppContext, scheduler: service.S
       {
         params: ScalingModel.params,
         body: ScalingModel.putBody,
-        response: { 200: ScalingModel.one, ...errorResponses(404, 409) },
+        response: { 200: ScalingModel.one, ...errorResponses(400, 404, 409) },
         detail: {
           tags,
           summary:
@@ -44,7 +44,7 @@ export const scalingController = ({ database }: AppContext, scheduler: service.S
       },
       {
         params: ScalingModel.params,
-        response: { 200: ScalingModel.deleted, ...errorResponses(404, 409) },
+        response: { 200: ScalingModel.deleted, ...errorResponses(400, 404, 409) },
         detail: { tags, summary: 'Delete a scaling schedule; if window bounds are live, the next tick sets the base bounds back' },
       },
     )
@@ -81,7 +81,7 @@ export const scalingController = ({ database }: AppContext, scheduler: service.S
         return ok(outcome, 'Tick done')
       },
       {
-      response: { 200: ScalingModel.tick, ...errorResponses() },
+      response: { 200: ScalingModel.tick, ...errorResponses(400, 409) },
       detail: {
         tags,
         summary:

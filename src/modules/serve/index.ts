@@ -16,7 +16,7 @@ export const serveController = ({ database }: AppContext) =>
         status(201, ok(service.toServe(await service.createServe(database.db, auditContextOf(request, route), body)), 'Serve created')),
       {
         body: ServeModel.createBody,
-        response: { 201: ServeModel.one, ...errorResponses(409) },
+        response: { 201: ServeModel.one, ...errorResponses(400, 409) },
         detail: { tags, summary: 'Create a serve (a model service), api or workflow' },
       },
     )
@@ -44,7 +44,7 @@ export const serveController = ({ database }: AppContext) =>
       {
         params: ServeModel.params,
         body: ServeModel.updateBody,
-        response: { 200: ServeModel.one, ...errorResponses(404) },
+        response: { 200: ServeModel.one, ...errorResponses(400, 404) },
         detail: { tags, summary: "Change a serve's description or space (name and type are fixed)" },
       },
     )
@@ -56,7 +56,7 @@ export const serveController = ({ database }: AppContext) =>
       },
       {
         params: ServeModel.params,
-        response: { 200: ServeModel.deleted, ...errorResponses(404, 409) },
+        response: { 200: ServeModel.deleted, ...errorResponses(400, 404, 409) },
         detail: { tags, summary: 'Delete a serve with its infra configs and artifacts (409 while it is deployed anywhere)' },
       },
     )

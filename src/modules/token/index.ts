@@ -17,7 +17,7 @@ export const tokenController = ({ database }: AppContext) =>
       },
       {
         body: TokenModel.createBody,
-        response: { 201: TokenModel.created, ...errorResponses(409) },
+        response: { 201: TokenModel.created, ...errorResponses(400, 409) },
         detail: { tags, summary: 'Create an API token (admin); the token is shown only in this response' },
       },
     )
@@ -39,7 +39,7 @@ export const tokenController = ({ database }: AppContext) =>
         ok(service.toToken(await service.revokeToken(database.db, auditContextOf(request, route), params.token_id)), 'Token revoked'),
       {
         params: TokenModel.params,
-        response: { 200: TokenModel.one, ...errorResponses(404) },
+        response: { 200: TokenModel.one, ...errorResponses(400, 404) },
         detail: { tags, summary: 'Revoke an API token (admin); idempotent' },
       },
     )
