@@ -20,13 +20,8 @@ import { serveController } from './modules/serve'
 import { tokenController } from './modules/token'
 import { auditPlugin } from './plugins/audit'
 import { authPlugin } from './plugins/auth'
+import { docsPlugin } from './plugins/docs'
 import { idempotencyPlugin } from './plugins/idempotency'
-
-const REDOC_PAGE = `<!doctype html>
-<html><head><title>Darwin ML Serve — ReDoc</title><meta charset="utf-8"/>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><redoc spec-url="/docs/json"></redoc>
-<script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script></body></html>`
 
 /** The workers behind some routes: src/index.ts starts and stops them (tests drive them by hand). */
 export interface AppWorkers {
@@ -54,7 +49,8 @@ export function createApp(context: AppContext, workers: AppWorkers = createWorke
       openapi({
         path: '/docs',
         specPath: '/docs/json',
-        provider: 'swagger-ui',
+        // The UI pages are docsPlugin's, served from pinned packages; this plugin serves the document.
+        provider: null,
         documentation: {
           info: {
             title: 'Darwin ML Serve',
@@ -81,9 +77,7 @@ export function createApp(context: AppContext, workers: AppWorkers = createWorke
         },
       }),
     )
-    .get('/redoc', () => new Response(REDOC_PAGE, { headers: { 'content-type': 'text/html; charset=utf-8' } }), {
-      detail: { hide: true },
-    })
+    .use(docsPlugin({ title: 'Darwin ML Serve', specPath: '/docs/json' }))
     .use(healthController(context))
     .group('/api/v1', (api) =>
       api
