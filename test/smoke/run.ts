@@ -2,8 +2,8 @@
  * Smoke test of the built artefact (`npm run build` → dist/darwin-ml-serve), as CI runs it: the
  * product's main job, through the binary alone. A throwaway database server, the fake Kubernetes API
  * and the fake DCM are started here; the binary runs from an empty working directory with only
- * environment variables (a kubeconfig file for the fake cluster, DCM_URL), so templates, migrations
- * and docs must come from inside it. It creates an environment, serve, infra config and artifacts,
+ * environment variables (a kubeconfig file for the fake cluster — https, its own CA, a client
+ * certificate — and DCM_URL), so templates, migrations and docs must come from inside it. It creates an environment, serve, infra config and artifacts,
  * previews manifests, deploys with `?wait=`, finds the objects in the fake cluster, rolls back,
  * redeploys on an infra PATCH, undeploys, deploys and undeploys an MLflow model in one click, and
  * deploys to an environment on DCM. Prints one `ok`/`not ok` line per check and
@@ -32,7 +32,8 @@ function check(name: string, ok: boolean, detail = '') {
 const scratch = mkdtempSync(join(tmpdir(), 'darwin-ml-serve-smoke-'))
 // The server of startLocalServer is reached over TCP like any MySQL; the binary knows it only by URL.
 const server = await startLocalServer({ dataDir: join(scratch, 'mysql'), preferContainer: false })
-const kube = new FakeKubernetes()
+// https with a private CA and a client certificate in the kubeconfig, as a real cluster's.
+const kube = new FakeKubernetes({ tls: true })
 const dcm = new FakeDcm()
 const kubeconfig = join(scratch, 'kubeconfig.json')
 writeFileSync(kubeconfig, kube.kubeConfig().exportConfig())
@@ -130,6 +131,16 @@ try {
   check('/readyz is 200 and finds the kubeconfig', ready.status === 200 && ready.body?.data?.cluster_drivers?.kubernetes?.usable === true, got(ready))
   const spec = await api('GET', '/docs/json')
   check('/docs/json is an OpenAPI 3 spec', typeof spec.body?.openapi === 'string' && spec.body.openapi.startsWith('3.') && '/api/v1/environment' in (spec.body.paths ?? {}))
+  for (const page of ['/docs', '/redoc']) {
+    const html = await api('GET', page)
+    const assets = [...html.text.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1] ?? '')
+    const answers = await Promise.all(assets.map((asset) => fetch(new URL(asset, `${base}${page}`)).then((r) => r.status)))
+    check(
+      `${page} is served from the binary alone: no external host, its ${assets.length} assets answer 200`,
+      html.status === 200 && !/https?:\/\//.test(html.text) && assets.length > 0 && answers.every((status) => status === 200),
+      `${got(html)}; assets ${assets.map((a, i) => `${a} ${answers[i]}`).join(', ')}`,
+    )
+  }
 
   // --- set up: environments (Kubernetes and DCM), serve, infra configs, artifacts ---
   const configs = { domain_suffix: '.smoke.example.com', cluster_name: 'smoke', namespace: NS, security_group: '', subnets: '', ft_redis_url: '', workflow_url: '' }

@@ -5,7 +5,12 @@
  * kinds a render produces, plus Pods. It stores objects, records every request, and can be told to
  * fail (a Status body with the given code and message), be slow, or report rollout progress.
  */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { KubeConfig } from '@kubernetes/client-node'
+
+/** A test-only CA, server and client certificate (valid until 2126); never used outside tests. */
+const TLS_DIR = join(import.meta.dir, 'tls')
 
 interface ResourceKind {
   apiVersion: string
@@ -77,10 +82,17 @@ export class FakeKubernetes {
   private version = 1
   private readonly server: ReturnType<typeof Bun.serve>
 
-  constructor() {
+  /**
+   * `tls`: serve https with the test CA's certificate and require a client certificate signed by it,
+   * as a real API server does for kind's (and most) kubeconfigs; the certificates are in ./tls/.
+   */
+  constructor(private readonly options: { tls?: boolean } = {}) {
     this.server = Bun.serve({
       port: 0,
       hostname: '127.0.0.1',
+      ...(options.tls
+        ? { tls: { cert: Bun.file(join(TLS_DIR, 'server.crt')), key: Bun.file(join(TLS_DIR, 'server.key')), ca: Bun.file(join(TLS_DIR, 'ca.crt')), requestCert: true, rejectUnauthorized: true } }
+        : {}),
       fetch: (request) => {
         const answer = this.handle(request)
         this.inFlight.add(answer)
@@ -91,15 +103,19 @@ export class FakeKubernetes {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.server.port}`
+    return `${this.options.tls ? 'https' : 'http'}://127.0.0.1:${this.server.port}`
   }
 
-  /** A kubeconfig for this server; client-node only accepts http:// with skipTLSVerify. */
+  /**
+   * A kubeconfig for this server. Plain http needs skipTLSVerify (client-node refuses it otherwise);
+   * with `tls` it carries the CA and the client certificate inline, as kind writes them.
+   */
   kubeConfig(): KubeConfig {
     const kc = new KubeConfig()
+    const pem = (file: string) => readFileSync(join(TLS_DIR, file)).toString('base64')
     kc.loadFromOptions({
-      clusters: [{ name: 'fake', server: this.url, skipTLSVerify: true }],
-      users: [{ name: 'fake', token: 'fake-token' }],
+      clusters: [this.options.tls ? { name: 'fake', server: this.url, caData: pem('ca.crt') } : { name: 'fake', server: this.url, skipTLSVerify: true }],
+      users: [this.options.tls ? { name: 'fake', certData: pem('client.crt'), keyData: pem('client.key') } : { name: 'fake', token: 'fake-token' }],
       contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
       currentContext: 'fake',
     })

@@ -186,3 +186,33 @@ describe('failures', () => {
     expect(await unreachable.status(target).catch((e) => e)).toMatchObject({ kind: 'unavailable' })
   })
 })
+
+describe('a TLS API server (a private CA and client certificates, as kind, EKS and most clusters have)', () => {
+  const secure = new FakeKubernetes({ tls: true })
+  afterAll(() => secure.stop())
+  const driverFor = (kubeConfig: () => ReturnType<FakeKubernetes['kubeConfig']>) =>
+    new KubernetesDriver({ requestTimeoutMs: 5_000, retry: { attempts: 1, backoffMs: 1 }, kubeConfigFor: kubeConfig })
+
+  test("apply, status and remove use the kubeconfig's CA and client certificate", async () => {
+    const tls = driverFor(() => secure.kubeConfig())
+    const result = await tls.apply(target, renderServe(input(), settings()), { mlflowPassword: 'pw' })
+    expect(result.applied).toContain('Deployment/fraud-prod')
+    expect(secure.get('Deployment', 'ml', 'fraud-prod')).toBeDefined()
+    expect((await tls.status(target)).phase).toBe('progressing')
+    await tls.remove(target)
+    expect(secure.list().filter((o) => o.metadata.name.startsWith('fraud-prod'))).toEqual([])
+  })
+
+  test('without the CA the server is not trusted; without the client certificate the handshake fails', async () => {
+    const noCa = secure.kubeConfig()
+    noCa.clusters = noCa.clusters.map((c) => ({ ...c, caData: undefined }))
+    const untrusted = await driverFor(() => noCa).status(target).catch((e) => e)
+    expect(untrusted).toBeInstanceOf(ClusterError)
+    expect(untrusted.message).toMatch(/certificate/i)
+    const noCert = secure.kubeConfig()
+    noCert.users = noCert.users.map((u) => ({ name: u.name, token: 't' }))
+    const anonymous = await driverFor(() => noCert).status(target).catch((e) => e)
+    expect(anonymous).toBeInstanceOf(ClusterError)
+    expect(secure.list()).toEqual([])
+  })
+})
