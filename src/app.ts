@@ -18,6 +18,7 @@ import { scalingController } from './modules/scaling'
 import { createScalingScheduler, type ScalingScheduler } from './modules/scaling/service'
 import { serveController } from './modules/serve'
 import { tokenController } from './modules/token'
+import { authenticate, touchToken } from './modules/token/service'
 import { auditPlugin } from './plugins/audit'
 import { authPlugin } from './plugins/auth'
 import { docsPlugin } from './plugins/docs'
@@ -42,7 +43,14 @@ export function createApp(context: AppContext, workers: AppWorkers = createWorke
   // normalize: false makes additionalProperties: false refuse unknown fields (422) instead of dropping them.
   return new Elysia({ normalize: false })
     .use(httpConventions(context.log))
-    .use(authPlugin({ db: context.database.db, enabled: context.config.auth.enabled, log: context.log }))
+    .use(
+      authPlugin({
+        verifyToken: (bearer, now) => authenticate(context.database.db, bearer, now),
+        touchToken: (tokenId, now) => touchToken(context.database.db, tokenId, now),
+        enabled: context.config.auth.enabled,
+        log: context.log,
+      }),
+    )
     .use(auditPlugin({ db: context.database.db, log: context.log }))
     .use(idempotencyPlugin({ db: context.database.db, ttlHours: context.config.idempotencyTtlHours, log: context.log }))
     .use(

@@ -195,7 +195,7 @@ describe('infra config API — the redeploy seam', () => {
     const log = createLogger({ level: 'silent' })
     const app = new Elysia({ normalize: false })
       .use(httpConventions(log))
-      .use(authPlugin({ db: ctx.database.db, enabled: false, log }))
+      .use(authPlugin({ verifyToken: async () => undefined, touchToken: async () => {}, enabled: false, log }))
       .group('/api/v1', (group) =>
         group.use(
           infraConfigController({ config: ctx.config, database: ctx.database, log, clusterDrivers: ctx.clusterDrivers }, { onInfraConfigChanged: async (change) => void changes.push(change) }),

@@ -7,7 +7,8 @@ import { type ArtifactRow, artifacts, PENDING_ARTIFACT_STATUSES, type ServeRow, 
 import { AppError, badGateway, conflict, invalid, isDuplicateKey } from '../../lib/errors'
 import { describeError, type Logger } from '../../lib/logger'
 import { type Page, type PageRequest, pageWindow } from '../../lib/pagination'
-import { type AuditContext, recordAudit } from '../audit/service'
+import type { AuditContext } from '../../lib/audit'
+import { recordAudit } from '../../lib/audit-log'
 import { findServe } from '../serve/service'
 import type { ArtifactModel } from './model'
 

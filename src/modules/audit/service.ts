@@ -1,41 +1,10 @@
 import { and, count, desc, eq, gte, lte, type SQL } from 'drizzle-orm'
-import type { Db, Executor } from '../../db/client'
+import type { Db } from '../../db/client'
 import { type AuditRow, auditLog } from '../../db/schema'
 import { type Page, type PageRequest, pageWindow } from '../../lib/pagination'
-import type { Actor } from '../token/service'
 import type { AuditModel } from './model'
 
-/** Who is acting and in which request; built by the controller, passed to every mutating service. */
-export interface AuditContext {
-  actor: Actor
-  requestId: string
-  /** The operation, as `METHOD /route/:pattern`. */
-  action: string
-}
-
-export interface AuditEntry {
-  resourceType: string
-  resourceName: string
-  statusCode: number
-  outcome?: 'success' | 'failure'
-  /** What changed. Never put a secret here. */
-  summary?: Record<string, unknown>
-}
-
-/** Call inside the transaction that makes the change, so the record and the change commit together. */
-export async function recordAudit(executor: Executor, audit: AuditContext, entry: AuditEntry): Promise<void> {
-  await executor.insert(auditLog).values({
-    actorTokenId: audit.actor.tokenId,
-    actorName: audit.actor.name,
-    action: audit.action,
-    resourceType: entry.resourceType,
-    resourceName: entry.resourceName,
-    outcome: entry.outcome ?? 'success',
-    statusCode: entry.statusCode,
-    requestId: audit.requestId,
-    summary: entry.summary ?? {},
-  })
-}
+// The audit types (Actor, AuditContext, AuditEntry) are in lib/audit, the writer (recordAudit) in lib/audit-log.
 
 export function toAuditEntry(row: AuditRow): AuditModel.Entry {
   return {

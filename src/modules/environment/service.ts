@@ -1,6 +1,7 @@
 import { asc, count, eq, like } from 'drizzle-orm'
 import type { Db } from '../../db/client'
-import { type AuditContext, recordAudit } from '../audit/service'
+import type { AuditContext } from '../../lib/audit'
+import { recordAudit } from '../../lib/audit-log'
 import { type EnvironmentRow, environments } from '../../db/schema'
 import { AppError, conflict, isDuplicateKey, isStillReferenced, notFound } from '../../lib/errors'
 import { escapeLike, type Page, type PageRequest, pageWindow } from '../../lib/pagination'

@@ -4,7 +4,7 @@ import type { AppContext } from '../../context'
 import { errorResponses, ok, okPage } from '../../lib/http'
 import { describeError, type Logger } from '../../lib/logger'
 import { auditContextOf } from '../../plugins/audit'
-import { recordAudit } from '../audit/service'
+import { recordAudit } from '../../lib/audit-log'
 import { ScalingModel } from './model'
 import * as service from './service'
 

@@ -3,7 +3,8 @@ import type { Db, Executor } from '../../db/client'
 import { deployments, environments, IN_FLIGHT_STATUSES, type ServeRow, serves } from '../../db/schema'
 import { AppError, conflict, isDuplicateKey, notFound } from '../../lib/errors'
 import { escapeLike, type Page, type PageRequest, pageWindow } from '../../lib/pagination'
-import { type AuditContext, recordAudit } from '../audit/service'
+import type { AuditContext } from '../../lib/audit'
+import { recordAudit } from '../../lib/audit-log'
 import type { ServeModel } from './model'
 
 export function toServe(row: ServeRow): ServeModel.Serve {

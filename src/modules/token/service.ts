@@ -1,19 +1,11 @@
 import { and, asc, count, eq, isNull } from 'drizzle-orm'
 import type { Db } from '../../db/client'
-import { type ApiTokenRow, apiTokens, TOKEN_SCOPES, type TokenScope } from '../../db/schema'
+import { type ApiTokenRow, apiTokens, type TokenScope } from '../../db/schema'
+import type { Actor, AuditContext } from '../../lib/audit'
+import { recordAudit } from '../../lib/audit-log'
 import { conflict, isDuplicateKey, notFound } from '../../lib/errors'
 import { type Page, type PageRequest, pageWindow } from '../../lib/pagination'
-import { type AuditContext, recordAudit } from '../audit/service'
 import type { TokenModel } from './model'
-
-/** Who is calling: a token, or nobody in particular when auth is off (ENV=local only). */
-export interface Actor {
-  tokenId: number | null
-  name: string
-  scopes: readonly TokenScope[]
-}
-
-export const AUTH_DISABLED_ACTOR: Actor = { tokenId: null, name: 'anonymous (auth disabled)', scopes: TOKEN_SCOPES }
 
 const TOKEN_PREFIX = 'dms_'
 

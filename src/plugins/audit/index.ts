@@ -5,9 +5,10 @@
  */
 import { Elysia } from 'elysia'
 import type { Db } from '../../db/client'
+import type { AuditContext } from '../../lib/audit'
+import { recordAudit } from '../../lib/audit-log'
 import { requestIdOf } from '../../lib/http'
 import { describeError, type Logger } from '../../lib/logger'
-import { type AuditContext, recordAudit } from '../../modules/audit/service'
 import { actorOf } from '../auth'
 
 const MUTATIONS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])

@@ -4,11 +4,14 @@
  * beyond 401. Health, readiness and the docs stay open.
  */
 import { Elysia } from 'elysia'
-import type { Db } from '../../db/client'
+import { TOKEN_SCOPES } from '../../db/schema'
+import type { Actor } from '../../lib/audit'
 import { AppError } from '../../lib/errors'
 import { describeError, type Logger } from '../../lib/logger'
-import { type Actor, AUTH_DISABLED_ACTOR, authenticate, touchToken } from '../../modules/token/service'
 import { grants, isPublicPath, requiredScope } from './scopes'
+
+/** The caller when auth is off (ENV=local only): nobody in particular, with every scope. */
+export const AUTH_DISABLED_ACTOR: Actor = { tokenId: null, name: 'anonymous (auth disabled)', scopes: TOKEN_SCOPES }
 
 const actors = new WeakMap<Request, Actor>()
 
@@ -22,8 +25,18 @@ export function actorOf(request: Request): Actor {
 /** last_used_at is informative: written at most once a minute per token, never on the request path. */
 const TOUCH_INTERVAL_MS = 60_000
 
-export function authPlugin(options: { db: Db; enabled: boolean; log: Logger }) {
-  const { db, enabled, log } = options
+export interface AuthOptions {
+  /** The caller a bearer token stands for, or undefined when it is unknown, revoked or expired. */
+  verifyToken: (bearer: string, now: Date) => Promise<(Actor & { lastUsedAt: Date | null }) | undefined>
+  /** Records a token's use; called off the request path, at most once a minute per token. */
+  touchToken: (tokenId: number, now: Date) => Promise<void>
+  enabled: boolean
+  log: Logger
+}
+
+/** The token check comes in as a parameter (src/app.ts builds it from the token module): plugins import no module. */
+export function authPlugin(options: AuthOptions) {
+  const { verifyToken, touchToken, enabled, log } = options
   return new Elysia({ name: 'auth' }).onRequest(async ({ request }) => {
     const path = new URL(request.url).pathname
     if (isPublicPath(path)) return
@@ -35,7 +48,7 @@ export function authPlugin(options: { db: Db; enabled: boolean; log: Logger }) {
     const match = /^Bearer\s+(\S{1,512})$/i.exec(header)
     if (!match?.[1]) throw new AppError(401, 'UNAUTHENTICATED', 'Missing bearer token: send "Authorization: Bearer <token>"')
     const now = new Date()
-    const actor = await authenticate(db, match[1], now)
+    const actor = await verifyToken(match[1], now)
     if (!actor) throw new AppError(401, 'UNAUTHENTICATED', 'Invalid, expired or revoked token')
     const { lastUsedAt, ...caller } = actor
     // Known before the scope check, so that a refused attempt is attributed in the audit log.
@@ -45,7 +58,7 @@ export function authPlugin(options: { db: Db; enabled: boolean; log: Logger }) {
       throw new AppError(403, 'FORBIDDEN', `This call needs the "${needed}" scope; the token has: ${caller.scopes.join(', ')}`)
     }
     if (caller.tokenId !== null && (!lastUsedAt || now.getTime() - lastUsedAt.getTime() > TOUCH_INTERVAL_MS)) {
-      touchToken(db, caller.tokenId, now).catch((error) => log.warn('could not record token use', describeError(error)))
+      touchToken(caller.tokenId, now).catch((error) => log.warn('could not record token use', describeError(error)))
     }
   })
 }
