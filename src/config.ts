@@ -122,6 +122,13 @@ export function loadConfig(env: Env = process.env) {
       username: str(env, 'MYSQL_USERNAME', 'root'),
       password: env.MYSQL_PASSWORD ?? 'password',
       poolSize: int(env, 'DB_POOL_SIZE', 10, 1, 1000),
+      /**
+       * Client-side bound on every statement of a request or worker: a server that stops answering
+       * (frozen, partitioned, stuck on a lock) costs at most this, then 503 and a discarded connection.
+       */
+      statementTimeoutMs: int(env, 'DB_STATEMENT_TIMEOUT_MS', 5_000, 100, 600_000),
+      /** The same bound for migrations (an ALTER on a large table may take long); also how long a replica waits for another's migration. */
+      migrationTimeoutMs: int(env, 'DB_MIGRATION_TIMEOUT_MS', 300_000, 1_000, 86_400_000),
       migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
       /** SQL migrations to apply instead of the ones built into the service (a drizzle-kit folder). */
       migrationsDir: optionalStr(env, 'MIGRATIONS_DIR'),

@@ -38,20 +38,26 @@ export interface DatabaseOptions {
   /** A replica serving reads (same credentials and database as `url`), for mysql:// only. */
   readUrl?: string
   poolSize?: number
+  /** Client-side bound on each statement (DB_STATEMENT_TIMEOUT_MS); default 5 s. */
+  statementTimeoutMs?: number
 }
 
 export function driverFor(url: string): DriverName {
   return new URL(url).protocol === 'https:' ? 'planetscale' : 'mysql2'
 }
 
-function mysqlPool(url: string, poolSize: number) {
+/** Readiness must answer within 2 s even when the database hangs. */
+const PING_TIMEOUT_MS = 1_500
+
+function mysqlPool(url: string, poolSize: number, statementTimeoutMs: number) {
   return mysql.createPool({
     uri: url,
     connectionLimit: poolSize,
     // Drizzle writes DATETIME values as UTC; the pool must read them back the same way.
     timezone: 'Z',
     charset: 'utf8mb4_unicode_ci',
-    connectTimeout: 5_000,
+    // A server that accepts connections but never greets must not hold a request longer than a statement.
+    connectTimeout: Math.min(5_000, Math.max(1_000, statementTimeoutMs)),
     enableKeepAlive: true,
     waitForConnections: true,
     // Fail fast when the pool is exhausted by a dead server rather than queueing forever.
@@ -59,28 +65,107 @@ function mysqlPool(url: string, poolSize: number) {
   })
 }
 
+const STATEMENT_TIMEOUT = 'PROTOCOL_SEQUENCE_TIMEOUT'
+
+/** What every statement on a discarded connection (and the one that timed out) rejects with. */
+function statementTimedOut(timeoutMs: number): Error {
+  return Object.assign(new Error(`the database did not answer within ${timeoutMs} ms; the connection was discarded`), { code: STATEMENT_TIMEOUT })
+}
+
+/** mysql2's query/execute arguments with a `timeout` added (a caller's own timeout wins). */
+function withStatementTimeout(args: unknown[], timeoutMs: number): unknown[] {
+  const [first, ...rest] = args
+  const options = typeof first === 'string' ? { sql: first } : (first as Record<string, unknown>)
+  return [{ ...options, timeout: (options.timeout as number | undefined) ?? timeoutMs }, ...rest]
+}
+
+function tracedCall(args: unknown[], call: () => Promise<unknown>) {
+  const first = args[0]
+  const text = typeof first === 'string' ? first : ((first as { sql?: string } | undefined)?.sql ?? '')
+  const operation = /^\s*(\w+)/.exec(text)?.[1]?.toUpperCase() ?? 'QUERY'
+  const attributes = { 'db.system.name': 'mysql', 'db.operation.name': operation, 'db.query.text': text }
+  return withSpan(operation, attributes, call, SpanKind.CLIENT)
+}
+
+type PromisePool = ReturnType<typeof mysql.createPool>
+type PromiseConnection = Awaited<ReturnType<PromisePool['getConnection']>>
+
 /**
- * Every statement in a CLIENT span (a no-op when telemetry is off): the pool's query/execute and
- * those of connections it hands out, which is where drizzle runs transactions. Wrapping the driver
- * object rather than drizzle's internals keeps this independent of drizzle's private classes.
+ * A pooled connection whose statements are bounded in time and traced. mysql2's query timeout only
+ * fails the promise: the connection still waits for the server's answer and would stall every later
+ * statement on it, so a connection that timed out is destroyed (and leaves the pool), and whatever
+ * drizzle sends on it next (the ROLLBACK of its transaction) fails at once with the same error.
  */
-function traced<T extends object>(target: T): T {
-  return new Proxy(target, {
+function guardedConnection(connection: PromiseConnection, timeoutMs: number): PromiseConnection {
+  let discarded = false
+  return new Proxy(connection, {
     get(object, property) {
       const value: unknown = Reflect.get(object, property, object)
       if (typeof value !== 'function') return value
       if (property === 'query' || property === 'execute') {
-        return (...args: unknown[]) => {
-          const first = args[0]
-          const text = typeof first === 'string' ? first : ((first as { sql?: string } | undefined)?.sql ?? '')
-          const operation = /^\s*(\w+)/.exec(text)?.[1]?.toUpperCase() ?? 'QUERY'
-          const attributes = { 'db.system.name': 'mysql', 'db.operation.name': operation, 'db.query.text': text }
-          return withSpan(operation, attributes, () => value.apply(object, args), SpanKind.CLIENT)
+        return (...args: unknown[]) =>
+          tracedCall(args, async () => {
+            if (discarded) throw statementTimedOut(timeoutMs)
+            try {
+              return await value.apply(object, withStatementTimeout(args, timeoutMs))
+            } catch (error) {
+              if ((error as { code?: unknown }).code === STATEMENT_TIMEOUT) {
+                discarded = true
+                object.destroy()
+                throw statementTimedOut(timeoutMs)
+              }
+              throw error
+            }
+          })
+      }
+      if (property === 'release') return () => (discarded ? undefined : object.release())
+      return value.bind(object)
+    },
+  })
+}
+
+/**
+ * The pool as drizzle sees it: every statement (its own query/execute, and those of the connections
+ * it hands out for transactions) runs on a guarded connection, so none can hold a request, the pool
+ * or a worker past `timeoutMs`.
+ */
+function guardedPool(pool: PromisePool, timeoutMs: number): PromisePool {
+  // Waiting for a free connection is bounded too: while the server hangs, every connection is busy
+  // until its statement times out, and a queue of requests would otherwise wait one round after another.
+  const acquire = () =>
+    new Promise<PromiseConnection>((resolve, reject) => {
+      let expired = false
+      const timer = setTimeout(() => {
+        expired = true
+        reject(statementTimedOut(timeoutMs))
+      }, timeoutMs)
+      pool.getConnection().then(
+        (connection) => {
+          clearTimeout(timer)
+          if (expired) connection.release()
+          else resolve(guardedConnection(connection, timeoutMs))
+        },
+        (error: unknown) => {
+          clearTimeout(timer)
+          reject(error)
+        },
+      )
+    })
+  return new Proxy(pool, {
+    get(object, property) {
+      const value: unknown = Reflect.get(object, property, object)
+      if (typeof value !== 'function') return value
+      if (property === 'query' || property === 'execute') {
+        return async (...args: unknown[]) => {
+          const connection = await acquire()
+          try {
+            return await (connection[property] as (...a: unknown[]) => Promise<unknown>)(...args)
+          } finally {
+            connection.release()
+          }
         }
       }
-      if (property === 'getConnection') {
-        return async (...args: unknown[]) => traced(await value.apply(object, args))
-      }
+      if (property === 'getConnection') return acquire
       return value.bind(object)
     },
   })
@@ -99,16 +184,29 @@ export function connectDatabase(options: DatabaseOptions): Database {
     }
   }
 
-  const primaryPool = traced(mysqlPool(options.url, poolSize))
+  const timeoutMs = options.statementTimeoutMs ?? 5_000
+  const primaryPool = guardedPool(mysqlPool(options.url, poolSize, timeoutMs), timeoutMs)
   const primary = drizzleMysql2({ client: primaryPool, schema, mode: 'default' })
-  const readPool = options.readUrl ? traced(mysqlPool(options.readUrl, poolSize)) : undefined
+  const readPool = options.readUrl ? guardedPool(mysqlPool(options.readUrl, poolSize, timeoutMs), timeoutMs) : undefined
   const db = (readPool
     ? withReplicas(primary, [drizzleMysql2({ client: readPool, schema, mode: 'default' })])
     : primary) as unknown as Db
   return {
     db,
     driver: 'mysql2',
-    ping: async () => void (await primaryPool.query('select 1')),
+    // Bounded by a timer too: acquiring a connection from a pool whose server hangs waits for connectTimeout.
+    ping: async () => {
+      const limitMs = Math.min(timeoutMs, PING_TIMEOUT_MS)
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const expired = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(statementTimedOut(limitMs)), limitMs)
+      })
+      try {
+        await Promise.race([primaryPool.query({ sql: 'select 1', timeout: limitMs }), expired])
+      } finally {
+        clearTimeout(timer)
+      }
+    },
     // Closing must not throw because the server is already gone (shutdown during an outage).
     close: async () => void (await Promise.allSettled([primaryPool.end(), readPool?.end()])),
   }

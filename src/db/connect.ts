@@ -7,7 +7,7 @@ import type { Config } from '../config'
 import type { Logger } from '../lib/logger'
 import { connectDatabase, type Database, redactUrl, urlFromParts, withHost } from './client'
 import { type LocalServer, startLocalServer } from './local-server'
-import { ensureDatabaseExists, runMigrations } from './migrate'
+import { ensureDatabaseExists, runMigrations, withMigrationLock } from './migrate'
 
 export interface OpenedDatabase {
   database: Database
@@ -29,11 +29,17 @@ export async function openDatabase(config: Config, log: Logger, options: { allow
   }
   url ??= urlFromParts(settings)
   const readUrl = settings.readHost && !settings.url ? withHost(url, settings.readHost) : undefined
-  if (settings.migrateOnStart) await ensureDatabaseExists(url)
-  const database = connectDatabase({ url, readUrl, poolSize: settings.poolSize })
   if (settings.migrateOnStart) {
-    await runMigrations(database, settings.migrationsDir)
-    log.info('migrations applied', { database_url: redactUrl(url) })
+    await ensureDatabaseExists(url)
+    // Its own pool: migrations get the longer statement bound, and one connection is all they need.
+    const migrating = connectDatabase({ url, poolSize: 1, statementTimeoutMs: settings.migrationTimeoutMs })
+    try {
+      const waitedMs = await withMigrationLock(url, settings.migrationTimeoutMs, () => runMigrations(migrating, settings.migrationsDir))
+      log.info('migrations applied', { database_url: redactUrl(url), waited_for_another_replica_ms: waitedMs })
+    } finally {
+      await migrating.close()
+    }
   }
+  const database = connectDatabase({ url, readUrl, poolSize: settings.poolSize, statementTimeoutMs: settings.statementTimeoutMs })
   return { database, url, localServer }
 }

@@ -25,6 +25,38 @@ export async function runMigrations(database: Database, migrationsDir?: string) 
 }
 
 /**
+ * Runs `migrate` while holding a server-wide named lock (`GET_LOCK`) for this database, on a
+ * connection of its own: replicas that start together migrate one after another, and each one that
+ * waited finds the schema up to date (drizzle skips applied migrations). The lock goes with the
+ * session, so a replica that dies mid-migration frees it. Answers how long it waited, in ms.
+ * PlanetScale (https://) has no session locks over HTTP: run migrations there as one job.
+ */
+export async function withMigrationLock(url: string, timeoutMs: number, migrate: () => Promise<void>): Promise<number> {
+  const parsed = new URL(url)
+  if (parsed.protocol !== 'mysql:') {
+    await migrate()
+    return 0
+  }
+  const name = `darwin_ml_serve.migrate.${decodeURIComponent(parsed.pathname.replace(/^\//, ''))}`.slice(0, 64)
+  const connection = await mysql.createConnection({ uri: url, connectTimeout: 5_000 })
+  try {
+    const started = performance.now()
+    const [rows] = await connection.query({ sql: 'SELECT GET_LOCK(?, ?) AS locked', timeout: timeoutMs + 5_000 }, [name, Math.ceil(timeoutMs / 1000)])
+    const locked = (rows as { locked: number | null }[])[0]?.locked
+    if (locked !== 1) throw new Error(`another replica has been migrating this database for over ${Math.ceil(timeoutMs / 1000)} s (lock ${name}); raise DB_MIGRATION_TIMEOUT_MS or check it`)
+    const waitedMs = Math.round(performance.now() - started)
+    try {
+      await migrate()
+    } finally {
+      await connection.query('SELECT RELEASE_LOCK(?)', [name]).catch(() => undefined)
+    }
+    return waitedMs
+  } finally {
+    await connection.end().catch(() => undefined)
+  }
+}
+
+/**
  * Creates the database named in a mysql:// URL when it does not exist yet, as utf8mb4
  * (MariaDB's default charset is latin1, which would mangle names and descriptions).
  */

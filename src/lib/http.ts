@@ -122,6 +122,8 @@ interface RequestState {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/
+/** What a 503 DATABASE_UNAVAILABLE tells clients to wait: about one statement timeout plus a reconnect. */
+export const DATABASE_RETRY_AFTER_SECONDS = '5'
 const requests = new WeakMap<Request, RequestState>()
 
 /** The id given to (or brought by) this request; also in the `x-request-id` response header. */
@@ -163,6 +165,7 @@ export function httpConventions(log: Logger) {
       if (code === 'PARSE') return envelope(400, 'MALFORMED_BODY', 'The request body could not be parsed')
       if (isDatabaseUnavailable(error)) {
         log.warn('database unavailable', { request_id: requestId(request), ...describeError(error) })
+        set.headers['retry-after'] = DATABASE_RETRY_AFTER_SECONDS
         return envelope(503, 'DATABASE_UNAVAILABLE', 'The database is unavailable; retry later')
       }
       log.error('unhandled error', { request_id: requestId(request), ...describeError(error) })

@@ -6,6 +6,7 @@
  */
 import { and, asc, inArray, isNotNull, isNull, lte, or, sql } from 'drizzle-orm'
 import { artifacts, PENDING_ARTIFACT_STATUSES, serves } from '../../db/schema'
+import { createBackoff } from '../../lib/backoff'
 import { describeError } from '../../lib/logger'
 import { type ArtifactDeps, refreshBuild } from './service'
 
@@ -80,12 +81,18 @@ export function createArtifactPoller(deps: ArtifactDeps, options: ArtifactPoller
     return claimed.length
   }
 
-  /** One tick at a time; a failing tick (database down) is logged and the next one tries again. */
+  const backoff = createBackoff({ baseMs: options.intervalMs, maxMs: 60_000 })
+
+  /** One tick at a time; a failing tick (database down or hanging) is logged and the poller backs off. */
   function tickInBackground() {
-    if (running) return
+    if (running || !backoff.ready()) return
     running = tick()
+      .then((claimed) => {
+        backoff.succeeded()
+        return claimed
+      })
       .catch((error) => {
-        log.warn('artifact poller tick failed', describeError(error))
+        log.warn('artifact poller tick failed; backing off', { retry_in_ms: backoff.failed(), ...describeError(error) })
         return 0
       })
       .finally(() => {

@@ -6,6 +6,7 @@
 import { and, eq, inArray, ne } from 'drizzle-orm'
 import { ClusterError } from '../../cluster/driver'
 import { type DeploymentRow, deployments, environments, IN_FLIGHT_STATUSES, serves } from '../../db/schema'
+import { createBackoff } from '../../lib/backoff'
 import { describeError } from '../../lib/logger'
 import { affectedRows } from '../../db/client'
 import { releaseChangeLock } from './locks'
@@ -24,6 +25,7 @@ export function createRolloutTracker(deps: DeploymentDeps, options: { intervalMs
   const { db, log } = deps
   let timer: ReturnType<typeof setInterval> | undefined
   let running: Promise<void> | undefined
+  const backoff = createBackoff({ baseMs: options.intervalMs, maxMs: 60_000 })
 
   async function activate(id: number, serveId: number, environmentId: number) {
     const now = new Date()
@@ -100,9 +102,10 @@ export function createRolloutTracker(deps: DeploymentDeps, options: { intervalMs
     start() {
       if (timer) return
       const run = () => {
-        if (running) return
+        if (running || !backoff.ready()) return
         running = tick()
-          .catch((error) => log.warn('rollout tracking failed', describeError(error)))
+          .then(() => backoff.succeeded())
+          .catch((error) => log.warn('rollout tracking failed; backing off', { retry_in_ms: backoff.failed(), ...describeError(error) }))
           .finally(() => {
             running = undefined
           })

@@ -1,6 +1,6 @@
 import { Elysia, status, t } from 'elysia'
 import type { AppContext } from '../../context'
-import { ErrorEnvelope } from '../../lib/http'
+import { DATABASE_RETRY_AFTER_SECONDS, ErrorEnvelope } from '../../lib/http'
 
 const tags = ['Health']
 const Healthy = t.Object(
@@ -51,12 +51,13 @@ export const healthController = ({ database, log, clusterDrivers }: AppContext) 
     })
     .get(
       '/readyz',
-      async ({ request }) => {
+      async ({ request, set }) => {
         try {
           await database.ping()
           return { ...healthy, data: { database: 'ok' as const, cluster_drivers: clusterDrivers.availability() } }
         } catch (error) {
           log.warn('readiness: database unreachable', { error: error instanceof Error ? error.message : String(error) })
+          set.headers['retry-after'] = DATABASE_RETRY_AFTER_SECONDS
           return status(503, {
             status: 'ERROR' as const,
             code: 'DATABASE_UNAVAILABLE',

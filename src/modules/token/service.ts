@@ -117,6 +117,12 @@ export async function ensureBootstrapAdmin(db: Db, username: string, configuredT
   const [existing] = await db.select({ total: count() }).from(apiTokens)
   if ((existing?.total ?? 0) > 0) return undefined
   const token = generateToken()
-  await db.insert(apiTokens).values({ name: username, tokenHash: hashToken(token), tokenPrefix: token.slice(0, 12), scopes: ['admin'], createdBy: 'bootstrap' })
+  try {
+    await db.insert(apiTokens).values({ name: username, tokenHash: hashToken(token), tokenPrefix: token.slice(0, 12), scopes: ['admin'], createdBy: 'bootstrap' })
+  } catch (error) {
+    // A replica started at the same moment created it (and printed it) first.
+    if (isDuplicateKey(error)) return undefined
+    throw error
+  }
   return token
 }
