@@ -94,6 +94,19 @@ export interface RenderedServe {
   dcm?: DcmRelease
 }
 
+/**
+ * The replica bounds a render sets (what the cluster has once it is applied): the HPA's, or a ray
+ * serve's worker group's; undefined for a workflow.
+ */
+export function renderedReplicaBounds(rendered: RenderedServe): { min: number; max: number } | undefined {
+  for (const object of rendered.manifests) {
+    const spec = object.spec as { minReplicas?: number; maxReplicas?: number; rayClusterConfig?: { workerGroupSpecs?: { minReplicas?: number; maxReplicas?: number }[] } } | undefined
+    const bounds = object.kind === 'HorizontalPodAutoscaler' ? spec : object.kind === 'RayService' ? spec?.rayClusterConfig?.workerGroupSpecs?.[0] : undefined
+    if (bounds?.minReplicas !== undefined && bounds.maxReplicas !== undefined) return { min: bounds.minReplicas, max: bounds.maxReplicas }
+  }
+  return undefined
+}
+
 export const MANAGED_BY = 'darwin-ml-serve'
 export const LABELS = {
   name: 'app.kubernetes.io/name',

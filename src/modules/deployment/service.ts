@@ -28,7 +28,7 @@ import {
 import { AppError, isDeadlock, isDuplicateKey, notFound } from '../../lib/errors'
 import type { Logger } from '../../lib/logger'
 import { type Page, pageWindow } from '../../lib/pagination'
-import { primaryHost, type RenderedServe, type RenderInput, renderServe, toYaml } from '../../render'
+import { primaryHost, type RenderedServe, type RenderInput, renderedReplicaBounds, renderServe, toYaml } from '../../render'
 import type { AuditContext } from '../../lib/audit'
 import { recordAudit } from '../../lib/audit-log'
 import { findEnvironment } from '../environment/service'
@@ -349,11 +349,9 @@ async function recordRevision(
   throw new AppError(409, 'CHANGE_IN_PROGRESS', 'Too many concurrent deployments of this serve; retry')
 }
 
-/** The HPA bounds a revision rendered (what the cluster now has), from its stored manifests. */
+/** The bounds a revision rendered (what the cluster now has), from its stored manifests. */
 function appliedBoundsOf(row: DeploymentRow): { min: number; max: number } {
-  const manifests = (row.rendered as unknown as RenderedServe).manifests
-  const hpa = manifests.find((object) => object.kind === 'HorizontalPodAutoscaler') as { spec?: { minReplicas?: number; maxReplicas?: number } } | undefined
-  return { min: hpa?.spec?.minReplicas ?? Number(row.infraSnapshot.min_replicas), max: hpa?.spec?.maxReplicas ?? Number(row.infraSnapshot.max_replicas) }
+  return renderedReplicaBounds(row.rendered as unknown as RenderedServe) ?? { min: Number(row.infraSnapshot.min_replicas), max: Number(row.infraSnapshot.max_replicas) }
 }
 
 async function deploymentById(db: Executor, id: number): Promise<DeploymentRow> {

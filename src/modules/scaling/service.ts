@@ -28,6 +28,7 @@ import type { AppContext } from '../../context'
 import { AppError, fieldPath, invalid, notFound } from '../../lib/errors'
 import { describeError } from '../../lib/logger'
 import { type Page, type PageRequest, pageWindow } from '../../lib/pagination'
+import { type RenderedServe, renderedReplicaBounds } from '../../render'
 import type { AuditContext } from '../../lib/audit'
 import { recordAudit } from '../../lib/audit-log'
 import { findEnvironment } from '../environment/service'
@@ -135,14 +136,26 @@ export async function putSchedule(
   if (errors.length > 0) throw invalid(errors, 'Invalid scaling schedule')
   const windows = body.windows.map(toWindowRow)
   await db.transaction(async (tx) => {
-    // The applied bounds stay: they describe the cluster, which this does not change.
+    // The applied bounds describe the cluster, which this does not change: kept on an existing row,
+    // and on a new one what the active revision applied (a deploy records bounds only where a schedule exists).
+    const applied = await activeRevisionBounds(tx, scope.serve.id, scope.environment.id)
     await tx
       .insert(scalingSchedules)
-      .values({ serveId: scope.serve.id, environmentId: scope.environment.id, timezone: body.timezone, windows })
+      .values({ serveId: scope.serve.id, environmentId: scope.environment.id, timezone: body.timezone, windows, appliedMin: applied?.min ?? null, appliedMax: applied?.max ?? null })
       .onDuplicateKeyUpdate({ set: { timezone: body.timezone, windows } })
     await recordAudit(tx, audit, { resourceType: 'serve', resourceName: scope.serve.name, statusCode: 200, summary: { env: scope.environment.name, scaling_schedule: body } })
   })
   return toSchedule(await findSchedule(db, scope), scope, base, now)
+}
+
+/** The replica bounds the active revision applied, if one is active. */
+async function activeRevisionBounds(db: Executor, serveId: number, environmentId: number): Promise<ReplicaBounds | undefined> {
+  const [row] = await db
+    .select({ rendered: deployments.rendered })
+    .from(deployments)
+    .where(and(eq(deployments.serveId, serveId), eq(deployments.environmentId, environmentId), eq(deployments.status, 'active')))
+    .limit(1)
+  return row ? renderedReplicaBounds(row.rendered as unknown as RenderedServe) : undefined
 }
 
 async function isDeployed(db: Executor, serveId: number, environmentId: number): Promise<boolean> {
