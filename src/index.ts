@@ -15,6 +15,7 @@ import { createArtifactPoller } from './modules/artifact/poller'
 import { artifactDepsFor } from './modules/artifact/service'
 import { scalingCronJob } from './modules/scaling'
 import { ensureBootstrapAdmin } from './modules/token/service'
+import { createIdempotencyJanitor } from './plugins/idempotency'
 import { TemplateError, templateSet } from './render/templates'
 
 function configOrExit(env: Record<string, string | undefined> = process.env): Config {
@@ -91,6 +92,9 @@ async function serve() {
   // Picks up builds left pending by a previous run at once, then follows new ones.
   const artifactPoller = createArtifactPoller(artifactDepsFor(context), { intervalMs: config.artifactBuilder.pollIntervalMs })
   artifactPoller.start()
+  // Deletes expired Idempotency-Key rows in small batches, now and every 10 minutes.
+  const idempotencyJanitor = createIdempotencyJanitor({ db: opened.database.db, log })
+  idempotencyJanitor.start()
   // Resumes following every rollout a previous process left in flight, then follows new ones.
   workers.deployment.tracker.start()
   const drivers = context.clusterDrivers.availability()
@@ -119,6 +123,7 @@ async function serve() {
     // stop() without force waits for in-flight requests and stops accepting new ones.
     await step('http server', () => app.stop(false))
     await step('artifact poller', () => artifactPoller.stop())
+    await step('idempotency janitor', () => idempotencyJanitor.stop())
     await step('rollout tracker', () => workers.deployment.tracker.stop())
     await step('scaling scheduler', async () => {
       scalingJob?.stop()

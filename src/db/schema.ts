@@ -3,7 +3,7 @@
  * Ids are `bigint … autoincrement` (drizzle's `serial()` breaks on MariaDB); timestamps are
  * DATETIME(3) written by the application in UTC, so the server's time zone never matters.
  */
-import { type AnyMySqlColumn, bigint, char, datetime, double, index, int, json, longtext, mysqlEnum, mysqlTable, primaryKey, text, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
+import { type AnyMySqlColumn, bigint, char, datetime, double, index, int, json, longtext, mysqlEnum, mysqlTable, primaryKey, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
 
 export const CLUSTER_DRIVERS = ['kubernetes', 'dcm'] as const
 
@@ -94,7 +94,13 @@ export const auditLog = mysqlTable(
 )
 export type AuditRow = typeof auditLog.$inferSelect
 
-export const IDEMPOTENCY_STATES = ['in_progress', 'done'] as const
+/**
+ * `in_progress`: claimed, its request running (or dead: see src/plugins/idempotency/store.ts);
+ * `done`: the answer is stored and replayed; `answer_lost`: the change was applied but its answer
+ * could not be stored, so retries are refused (409) rather than run again.
+ */
+export const IDEMPOTENCY_STATES = ['in_progress', 'done', 'answer_lost'] as const
+export type IdempotencyState = (typeof IDEMPOTENCY_STATES)[number]
 
 /** The first response to a POST carrying an Idempotency-Key, replayed to retries with the same key and body. */
 export const idempotencyKeys = mysqlTable(
@@ -109,7 +115,13 @@ export const idempotencyKeys = mysqlTable(
     requestHash: char('request_hash', { length: 64 }).notNull(),
     state: mysqlEnum('state', IDEMPOTENCY_STATES).notNull(),
     statusCode: int('status_code'),
-    responseBody: text('response_body'),
+    /** The answer, byte for byte. LONGTEXT (up to 4 GiB): a deploy echoes up to 200 × 32 KiB of environment variables. */
+    responseBody: longtext('response_body'),
+    contentType: varchar('content_type', { length: 255 }),
+    /** The request id of the claiming request: its audit entries tell whether a dead claim's change was applied. */
+    requestId: varchar('request_id', { length: 128 }),
+    /** Renewed while the claiming request runs; a claim whose heartbeat stopped belongs to a dead request. */
+    heartbeatAt: datetime('heartbeat_at', { mode: 'date', fsp: 3 }),
     createdAt: createdAt(),
     expiresAt: datetime('expires_at', { mode: 'date', fsp: 3 }).notNull(),
   },
