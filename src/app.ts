@@ -9,11 +9,11 @@ import { httpConventions } from './lib/http'
 import { artifactController } from './modules/artifact'
 import { auditController } from './modules/audit'
 import { createDeploymentRuntime, type DeploymentRuntime, deploymentController } from './modules/deployment'
-import { redeployOnInfraChange } from './modules/deployment/service'
+import { commitInfraChange } from './modules/deployment/service'
 import { environmentController } from './modules/environment'
 import { healthController } from './modules/health'
 import { infraConfigController } from './modules/infra-config'
-import type { InfraConfigChange } from './modules/infra-config/service'
+import type { InfraConfigHooks } from './modules/infra-config/service'
 import { scalingController } from './modules/scaling'
 import { createScalingScheduler, type ScalingScheduler } from './modules/scaling/service'
 import { serveController } from './modules/serve'
@@ -38,8 +38,10 @@ export function createWorkers(context: AppContext): AppWorkers {
 
 export function createApp(context: AppContext, workers: AppWorkers = createWorkers(context)) {
   const { deployment, scaling } = workers
-  // A PATCH of a deployed serve's infra config redeploys it with the new settings.
-  const infraConfigHooks = { onInfraConfigChanged: async (change: InfraConfigChange) => void (await redeployOnInfraChange(deployment.deps, change.audit, change)) }
+  // A PATCH of an infra config is stored with the redeploy it causes, in one step.
+  const infraConfigHooks: InfraConfigHooks = {
+    commitChange: async ({ audit, serve, environment, next, summary }) => ({ revision: (await commitInfraChange(deployment.deps, audit, { serve, environment }, next, summary)).revision }),
+  }
   // normalize: false makes additionalProperties: false refuse unknown fields (422) instead of dropping them.
   return new Elysia({ normalize: false })
     .use(httpConventions(context.log))

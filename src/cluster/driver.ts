@@ -94,6 +94,9 @@ export type ClusterErrorKind = 'unavailable' | 'rejected' | 'forbidden' | 'confl
 
 /** A cluster (or DCM) call that failed; `message` is the server's own message when it sent one. */
 export class ClusterError extends Error {
+  /** For a failed apply: `Kind/name` of the objects written before it failed (the cluster holds them). */
+  applied?: string[]
+
   constructor(
     readonly kind: ClusterErrorKind,
     message: string,

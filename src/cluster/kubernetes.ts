@@ -260,7 +260,12 @@ export class KubernetesDriver implements ClusterDriver {
     for (const object of [...secretObjects, ...rendered.manifests]) {
       // client-node fills in missing metadata on the object it is given: give it a copy.
       const body = structuredClone(object) as ClientObject
-      await this.call(() => this.client(target).patch(body, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply))
+      try {
+        await this.call(() => this.client(target).patch(body, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply))
+      } catch (error) {
+        if (error instanceof ClusterError) error.applied = applied
+        throw error
+      }
       applied.push(objectId(object))
     }
     const pruned: string[] = []

@@ -152,6 +152,7 @@ export const serves = mysqlTable(
 export type ServeRow = typeof serves.$inferSelect
 
 export const BACKEND_TYPES = ['fastapi', 'ray'] as const
+export type BackendType = (typeof BACKEND_TYPES)[number]
 export const NODE_CAPACITY_TYPES = ['spot', 'ondemand'] as const
 export type NodeCapacityType = (typeof NODE_CAPACITY_TYPES)[number]
 
@@ -250,11 +251,30 @@ export type LeaseRow = typeof leases.$inferSelect
 
 // --- Deployments: immutable revisions, and one in-flight change per (serve, environment) ---
 
-export const DEPLOYMENT_STATUSES = ['pending', 'deploying', 'active', 'failed', 'superseded', 'undeployed'] as const
+/**
+ * `pending`: recorded, being applied by the request that made it; `deploying`: applied, rolling out;
+ * `cancelled`: preempted while rolling out (by a rollback, an undeploy or an infra change).
+ */
+export const DEPLOYMENT_STATUSES = ['pending', 'deploying', 'active', 'failed', 'superseded', 'undeployed', 'cancelled'] as const
 export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number]
 export const IN_FLIGHT_STATUSES = ['pending', 'deploying'] as const satisfies readonly DeploymentStatus[]
 export const DEPLOYMENT_REASONS = ['deploy', 'rollback', 'infra-update', 'one-click'] as const
 export type DeploymentReason = (typeof DEPLOYMENT_REASONS)[number]
+
+/** An api serve's infra config as a revision froze it (the seed's field names). */
+export interface ApiInfraSnapshot {
+  backend_type: BackendType
+  cores: number
+  memory: number
+  min_replicas: number
+  max_replicas: number
+  node_capacity_type: NodeCapacityType
+  target_cpu_utilization: number
+  additional_hosts: string[]
+}
+
+/** What a revision froze of the infra config: an api serve's, or a workflow serve's config. */
+export type InfraSnapshot = ApiInfraSnapshot | WorkflowServeConfig
 
 /** The deployment config a revision was made with (the seed's `api_serve_deployment_config`). */
 export interface DeploymentConfig {
@@ -283,7 +303,7 @@ export const deployments = mysqlTable(
     artifactVersion: varchar('artifact_version', { length: 64 }).notNull(),
     image: varchar('image', { length: 512 }).notNull(),
     deploymentConfig: json('deployment_config').$type<DeploymentConfig>().notNull(),
-    infraSnapshot: json('infra_snapshot').$type<Record<string, unknown>>().notNull(),
+    infraSnapshot: json('infra_snapshot').$type<InfraSnapshot>().notNull(),
     /** The RenderedServe applied (manifests, managed secrets, DCM values), exactly as applied. */
     rendered: json('rendered').$type<Record<string, unknown>>().notNull(),
     /** Deterministic YAML of the manifests, for history, diffs and dry runs. */
@@ -296,6 +316,10 @@ export const deployments = mysqlTable(
     updatedAt: updatedAt(),
     activatedAt: datetime('activated_at', { mode: 'date', fsp: 3 }),
     endedAt: datetime('ended_at', { mode: 'date', fsp: 3 }),
+    /** When its objects reached the cluster (the apply succeeded, or failed after applying some). */
+    appliedAt: datetime('applied_at', { mode: 'date', fsp: 3 }),
+    /** When an undeploy removed its objects again: applied and not removed = the cluster may hold them. */
+    removedAt: datetime('removed_at', { mode: 'date', fsp: 3 }),
   },
   (table) => [
     uniqueIndex('deployments_serve_revision').on(table.serveId, table.revision),

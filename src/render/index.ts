@@ -99,7 +99,7 @@ export interface RenderedServe {
  * serve's worker group's; undefined for a workflow.
  */
 export function renderedReplicaBounds(rendered: RenderedServe): { min: number; max: number } | undefined {
-  for (const object of rendered.manifests) {
+  for (const object of rendered.manifests ?? []) {
     const spec = object.spec as { minReplicas?: number; maxReplicas?: number; rayClusterConfig?: { workerGroupSpecs?: { minReplicas?: number; maxReplicas?: number }[] } } | undefined
     const bounds = object.kind === 'HorizontalPodAutoscaler' ? spec : object.kind === 'RayService' ? spec?.rayClusterConfig?.workerGroupSpecs?.[0] : undefined
     if (bounds?.minReplicas !== undefined && bounds.maxReplicas !== undefined) return { min: bounds.minReplicas, max: bounds.maxReplicas }

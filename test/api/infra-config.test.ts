@@ -189,7 +189,7 @@ describe('infra config API — errors', () => {
 })
 
 describe('infra config API — the redeploy seam', () => {
-  test('PATCH calls onInfraConfigChanged after saving, with the merged config', async () => {
+  test('PATCH hands the merged, validated config to the hook, which alone stores it', async () => {
     const changes: InfraConfigChange[] = []
     // The deployment module passes its hook the same way; here on a bare app with auth off.
     const log = createLogger({ level: 'silent' })
@@ -198,7 +198,7 @@ describe('infra config API — the redeploy seam', () => {
       .use(authPlugin({ verifyToken: async () => undefined, touchToken: async () => {}, enabled: false, log }))
       .group('/api/v1', (group) =>
         group.use(
-          infraConfigController({ config: ctx.config, database: ctx.database, log, clusterDrivers: ctx.clusterDrivers }, { onInfraConfigChanged: async (change) => void changes.push(change) }),
+          infraConfigController({ config: ctx.config, database: ctx.database, log, clusterDrivers: ctx.clusterDrivers }, { commitChange: async (change) => (changes.push(change), { revision: null }) }),
         ),
       )
     const response = await app.handle(
@@ -212,10 +212,13 @@ describe('infra config API — the redeploy seam', () => {
     expect(changes).toHaveLength(1)
     expect(changes[0]?.serve.name).toBe('fraud')
     expect(changes[0]?.environment.name).toBe('staging')
-    expect(changes[0]?.infraConfig.api_serve_infra_config?.max_replicas).toBe(3)
+    expect(changes[0]?.next.maxReplicas).toBe(3)
+    expect(changes[0]?.summary).toEqual({ env: 'staging', api_serve_infra_config: { max_replicas: 3 } })
+    expect(((await response.json()) as { data: { started_revision: number | null } }).data.started_revision).toBeNull()
+    // This hook stored nothing, so nothing changed: storing (and redeploying) is the placement's, in one step.
     const [row] = await ctx.query<{ max_replicas: number }>(
       "select max_replicas from infra_configs where environment_id = (select id from environments where name = 'staging')",
     )
-    expect(row?.max_replicas).toBe(3)
+    expect(row?.max_replicas).not.toBe(3)
   })
 })

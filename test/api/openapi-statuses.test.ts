@@ -179,13 +179,18 @@ describe('PATCH of a deployed serve\'s infra config answers what its redeploy an
     expect([...(operation?.statuses ?? [])]).toEqual(expect.arrayContaining([400, 404, 409, 422, 502, 503]))
   })
 
-  test('409 CHANGE_IN_PROGRESS while another rollout holds the change lock; the change stays saved', async () => {
-    await expectStatus(202, 'POST', '/api/v1/serve/fraud/deploy', { env: 'prod', artifact_version: 'v2' })
+  test('409 CHANGE_IN_PROGRESS while another change is being applied; nothing is saved', async () => {
+    // The deploy's apply is slow, so the PATCH arrives while it holds the lock in `pending`.
+    fake.setDelay(300)
+    const deploying = ctx.request('POST', '/api/v1/serve/fraud/deploy', { env: 'prod', artifact_version: 'v2' })
+    await Bun.sleep(100)
     const refused = await patch({ api_serve_infra_config: { max_replicas: 4 } })
+    fake.setDelay(0)
+    expect((await deploying).status).toBe(202)
     expect(refused.status).toBe(409)
     expect(refused.body.code).toBe('CHANGE_IN_PROGRESS')
     const [row] = await ctx.query<{ max_replicas: number }>('select max_replicas from infra_configs')
-    expect(row?.max_replicas).toBe(4)
+    expect(row?.max_replicas).not.toBe(4)
     completeRollout('fraud-prod')
     await ctx.deployment.tracker.tick()
     expect((await ctx.request('GET', '/api/v1/serve/fraud/deployment/prod')).body.data.active.artifact_version).toBe('v2')

@@ -127,6 +127,11 @@ export class FakeKubernetes {
   }
 
   /** The next `times` requests matching method/path answer `status` with a Status carrying `message`. */
+  /** Forgets the failures not yet answered. */
+  clearFailures(): void {
+    this.failures.length = 0
+  }
+
   failNext(failure: { method?: string; path?: RegExp; status: number; message: string; times?: number }): void {
     this.failures.push({ ...failure, times: failure.times ?? 1 })
   }

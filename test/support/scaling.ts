@@ -46,9 +46,9 @@ export async function insertActiveDeployment(
   env: string,
 ): Promise<void> {
   await query(
-    `insert into deployments (serve_id, environment_id, revision, reason, artifact_version, image, deployment_config, infra_snapshot, rendered, manifests_yaml, status, created_by, request_id, created_at, updated_at, activated_at)
+    `insert into deployments (serve_id, environment_id, revision, reason, artifact_version, image, deployment_config, infra_snapshot, rendered, manifests_yaml, status, created_by, request_id, created_at, updated_at, activated_at, applied_at)
      select s.id, e.id, coalesce((select max(revision) from deployments d where d.serve_id = s.id), 0) + 1, 'deploy', 'v1', 'img:v1',
-            '{"deployment_strategy":"rolling","environment_variables":{}}', '{}', '{}', '', 'active', 'admin', 'test', now(3), now(3), now(3)
+            '{"deployment_strategy":"rolling","environment_variables":{}}', '{}', '{}', '', 'active', 'admin', 'test', now(3), now(3), now(3), now(3)
      from serves s, environments e where s.name = ? and e.name = ?`,
     [serve, env],
   )

@@ -9,7 +9,7 @@ import { type ArtifactDeps, artifactDepsFor } from '../artifact/service'
 import { DeploymentModel } from './model'
 import { deployModel, undeployModel } from './one-click'
 import * as service from './service'
-import { createRolloutTracker, type RolloutTracker } from './tracker'
+import { createRolloutTracker, type RolloutTracker } from '../placement/tracker'
 
 const tags = ['Deployment']
 

@@ -60,6 +60,7 @@ export namespace DeploymentModel {
     {
       env: t.String({ maxLength: 255, examples: ['prod'] }),
       revision: t.Optional(t.Integer({ minimum: 1, description: 'Default: the last revision that was active before the current one' })),
+      force: t.Optional(t.Boolean({ description: 'Roll back to a revision that failed or was cancelled (refused with 409 REVISION_FAILED otherwise); default false' })),
     },
     strict,
   )

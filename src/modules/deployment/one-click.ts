@@ -6,12 +6,14 @@
 import { and, eq } from 'drizzle-orm'
 import { MlflowClient, parseModelUri } from '../../clients/mlflow'
 import { clusterTargetOf } from '../../cluster/driver'
-import { artifacts, serves } from '../../db/schema'
+import { artifacts, type InfraConfigRow, serves } from '../../db/schema'
 import { AppError, invalid } from '../../lib/errors'
 import type { AuditContext } from '../../lib/audit'
 import { type ArtifactDeps, createArtifact } from '../artifact/service'
 import { findEnvironment } from '../environment/service'
-import { createInfraConfig, noInfraConfigHooks, updateInfraConfig } from '../infra-config/service'
+import { createInfraConfig, mergedInfraConfig } from '../infra-config/service'
+import { sameSnapshot } from '../placement/revision-inputs'
+import { infraConfigRow, lockKey } from '../placement/service'
 import { createServe, findServe } from '../serve/service'
 import type { DeploymentModel } from './model'
 import { activeRevision, type DeploymentDeps, deployPrepared, ensureClusterConfigured, undeploy } from './service'
@@ -49,15 +51,10 @@ export async function deployModel(deps: DeploymentDeps, artifactDeps: ArtifactDe
 
   const subject = { serve, environment }
   const infraBody = { api_serve_infra_config: infra }
-  const hasInfra = await createInfraConfig(db, audit, serve.name, environment.name, infraBody).then(
-    () => false,
-    (error: unknown) => {
-      if (error instanceof AppError && error.status === 409) return true
-      throw error
-    },
-  )
-  // The redeploy below is this call's own; the infra hook must not start another.
-  if (hasInfra) await updateInfraConfig(db, audit, noInfraConfigHooks, serve.name, environment.name, infraBody)
+  // A new infra config is created now; a changed one is stored with the revision below, in its transaction.
+  const stored = await infraConfigRow(db, lockKey(subject))
+  if (!stored) await createInfraConfig(db, audit, serve.name, environment.name, infraBody)
+  const infraSnapshot = mergedInfraConfig(serve, stored ?? ((await infraConfigRow(db, lockKey(subject))) as InfraConfigRow), infraBody)
 
   const version = modelArtifactVersion(body.model_uri)
   const [artifact] = await db.select().from(artifacts).where(and(eq(artifacts.serveId, serve.id), eq(artifacts.version, version))).limit(1)
@@ -69,17 +66,10 @@ export async function deployModel(deps: DeploymentDeps, artifactDeps: ArtifactDe
     environment_variables: { ...(body.environment_variables ?? {}), MLFLOW_MODEL_URI: body.model_uri, MODEL_VERSION: version },
   }
   const active = await activeRevision(db, subject)
-  if (
-    active &&
-    active.artifactVersion === version &&
-    JSON.stringify(active.deploymentConfig) === JSON.stringify(deploymentConfig) &&
-    ['cores', 'memory', 'min_replicas', 'max_replicas', 'node_capacity_type'].every(
-      (key) => active.infraSnapshot[key] === infra[key as keyof typeof infra],
-    )
-  ) {
+  if (active && active.artifactVersion === version && JSON.stringify(active.deploymentConfig) === JSON.stringify(deploymentConfig) && sameSnapshot(active.infraSnapshot, infraSnapshot)) {
     throw new AppError(409, 'ALREADY_DEPLOYED', `Model ${body.model_uri} is already deployed as ${serve.name} in ${environment.name} (revision ${active.revision}) with these settings`)
   }
-  const row = await deployPrepared(deps, audit, subject, { reason: 'one-click', artifact: { version, image }, deploymentConfig })
+  const row = await deployPrepared(deps, audit, subject, { artifact: { version, image }, deploymentConfig, infraSnapshot })
   return { row, subject }
 }
 

@@ -7,8 +7,8 @@ import * as service from './service'
 
 const tags = ['Infra config']
 
-/** `hooks` lets the deployment module redeploy a serve when its infra config changes. */
-export const infraConfigController = ({ database }: AppContext, hooks: service.InfraConfigHooks = service.noInfraConfigHooks) =>
+/** `hooks` is how a PATCH is stored: the deployment module stores it and redeploys a deployed serve in one step. */
+export const infraConfigController = ({ database }: AppContext, hooks: service.InfraConfigHooks) =>
   new Elysia({ name: 'infra-config', prefix: '/serve/:serve_name/infra-config' })
     .get('', async ({ params }) => ok(await service.listInfraConfigs(database.db, params.serve_name)), {
       params: InfraConfigModel.serveParams,
@@ -36,19 +36,18 @@ export const infraConfigController = ({ database }: AppContext, hooks: service.I
     })
     .patch(
       '/:env',
-      async ({ params, body, request, route }) =>
-        ok(
-          await service.updateInfraConfig(database.db, auditContextOf(request, route), hooks, params.serve_name, params.env, body),
-          'Infra config updated',
-        ),
+      async ({ params, body, request, route }) => {
+        const updated = await service.updateInfraConfig(database.db, auditContextOf(request, route), hooks, params.serve_name, params.env, body)
+        return ok(updated, updated.started_revision === null ? 'Infra config updated' : `Infra config updated; revision ${updated.started_revision} is rolling out with it`)
+      },
       {
         params: InfraConfigModel.params,
         body: InfraConfigModel.updateBody,
-        // The redeploy it triggers answers like a deploy: 409 while another change runs, 502 when the cluster fails.
-        response: { 200: InfraConfigModel.one, ...errorResponses(400, 404, 409, 502) },
+        // The redeploy it starts answers like a deploy: 409 while a change is being applied, 502 when the cluster fails.
+        response: { 200: InfraConfigModel.updated, ...errorResponses(400, 404, 409, 502) },
         detail: {
           tags,
-          summary: 'Change some fields of an infra config; the merged result is validated again. A deployed serve is redeployed with it',
+          summary: 'Change some fields of an infra config; the merged result is validated again. A deployed serve is redeployed with it (interrupting a rollout in flight); `started_revision` names that revision, null when nothing was started (nothing deployed, or nothing changed)',
         },
       },
     )

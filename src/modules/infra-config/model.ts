@@ -2,8 +2,9 @@ import { t } from 'elysia'
 import { BACKEND_TYPES, NODE_CAPACITY_TYPES, SERVE_TYPES } from '../../db/schema'
 import { Envelope } from '../../lib/http'
 import { StringEnum } from '../../lib/schema'
+import { DEFAULT_TARGET_CPU_UTILIZATION } from '../placement/revision-inputs'
 
-export const DEFAULT_TARGET_CPU_UTILIZATION = 70
+export { DEFAULT_TARGET_CPU_UTILIZATION }
 
 /** Limits shared by API serves and workflow node groups (cores and memory may be fractional). */
 const cores = (description = 'CPU cores per pod, 0.1–64 (fractions allowed: 0.5 = 500m)') =>
@@ -176,5 +177,12 @@ export namespace InfraConfigModel {
     updated_at: '2026-11-28T12:00:00.000Z',
   }
   export const one = Envelope(infraConfig, example)
+  export const updated = Envelope(
+    t.Object({
+      ...infraConfig.properties,
+      started_revision: t.Union([t.Integer(), t.Null()], { description: 'The revision this change started (the serve is deployed here), or null' }),
+    }),
+    { ...example, started_revision: 7 },
+  )
   export const all = Envelope(t.Array(infraConfig), [example])
 }

@@ -1,6 +1,8 @@
 import { and, asc, eq } from 'drizzle-orm'
 import type { Db } from '../../db/client'
-import { type EnvironmentRow, environments, type InfraConfigRow, infraConfigs, type ServeRow } from '../../db/schema'
+import type { DeploymentRow, EnvironmentRow, InfraConfigRow, InfraSnapshot, ServeRow } from '../../db/schema'
+import { apiSnapshotOf, type InfraColumns, infraColumnsOf, infraSnapshotOf } from '../placement/revision-inputs'
+import { infraConfigRow, infraConfigRowsOf, insertInfraConfig } from '../placement/service'
 import { AppError, conflict, type FieldError, invalid, isDuplicateKey } from '../../lib/errors'
 import type { AuditContext } from '../../lib/audit'
 import { recordAudit } from '../../lib/audit-log'
@@ -11,21 +13,24 @@ import { DEFAULT_TARGET_CPU_UTILIZATION, InfraConfigModel } from './model'
 type ApiConfig = InfraConfigModel.ApiServeInfraConfig
 type WorkflowConfig = InfraConfigModel.WorkflowServeConfig
 
-/** What a PATCH of an infra config hands to whoever must react (the deployment module redeploys). */
+/** A PATCH's merged, validated config, handed to whoever stores it (the deployment module). */
 export interface InfraConfigChange {
   /** Who changed it: a redeploy it causes is theirs. */
   audit: AuditContext
   serve: ServeRow
   environment: EnvironmentRow
-  infraConfig: InfraConfigModel.InfraConfig
+  next: InfraColumns
+  /** What the request asked for, for the audit entry. */
+  summary: Record<string, unknown>
 }
 
 export interface InfraConfigHooks {
-  /** Called after a PATCH is committed; its error is the PATCH's error (the change stays saved). */
-  onInfraConfigChanged(change: InfraConfigChange): Promise<void>
+  /**
+   * Stores the changed config and, where the serve is deployed, starts the revision that carries it,
+   * atomically (the placement module's infra PATCH command). Answers that revision, if any.
+   */
+  commitChange(change: InfraConfigChange): Promise<{ revision: DeploymentRow | null }>
 }
-
-export const noInfraConfigHooks: InfraConfigHooks = { onInfraConfigChanged: async () => {} }
 
 /** The config given in a body, in the seed's flat shape, with the body path of each field for errors. */
 type GivenConfig =
@@ -76,56 +81,12 @@ function definedEntries<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
 }
 
-function apiConfigOf(row: InfraConfigRow): ApiConfig | null {
-  const { backendType, cores, memory, minReplicas, maxReplicas, nodeCapacityType, targetCpuUtilization, additionalHosts } = row
-  if (backendType === null || cores === null || memory === null || minReplicas === null || maxReplicas === null || nodeCapacityType === null) return null
-  return {
-    backend_type: backendType,
-    cores,
-    memory,
-    min_replicas: minReplicas,
-    max_replicas: maxReplicas,
-    node_capacity_type: nodeCapacityType,
-    target_cpu_utilization: targetCpuUtilization ?? DEFAULT_TARGET_CPU_UTILIZATION,
-    additional_hosts: additionalHosts ?? [],
-  }
-}
-
-/** The row's columns for one kind of config; the other kind's columns are cleared. */
-function toColumns(config: { kind: 'api'; value: ApiConfig } | { kind: 'workflow'; value: WorkflowConfig }) {
-  if (config.kind === 'workflow') {
-    return {
-      backendType: null,
-      cores: null,
-      memory: null,
-      minReplicas: null,
-      maxReplicas: null,
-      nodeCapacityType: null,
-      targetCpuUtilization: null,
-      additionalHosts: null,
-      workflowConfig: config.value,
-    }
-  }
-  const api = config.value
-  return {
-    backendType: api.backend_type,
-    cores: api.cores,
-    memory: api.memory,
-    minReplicas: api.min_replicas,
-    maxReplicas: api.max_replicas,
-    nodeCapacityType: api.node_capacity_type,
-    targetCpuUtilization: api.target_cpu_utilization,
-    additionalHosts: api.additional_hosts,
-    workflowConfig: null,
-  }
-}
-
 export function toInfraConfig(row: InfraConfigRow, serve: ServeRow, envName: string): InfraConfigModel.InfraConfig {
   return {
     serve_name: serve.name,
     env: envName,
     serve_type: serve.type,
-    api_serve_infra_config: serve.type === 'api' ? apiConfigOf(row) : null,
+    api_serve_infra_config: serve.type === 'api' ? apiSnapshotOf(row) : null,
     workflow_serve_config: serve.type === 'workflow' ? row.workflowConfig : null,
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
@@ -133,11 +94,7 @@ export function toInfraConfig(row: InfraConfigRow, serve: ServeRow, envName: str
 }
 
 async function findRow(db: Db, serve: ServeRow, environment: EnvironmentRow): Promise<InfraConfigRow> {
-  const [row] = await db
-    .select()
-    .from(infraConfigs)
-    .where(and(eq(infraConfigs.serveId, serve.id), eq(infraConfigs.environmentId, environment.id)))
-    .limit(1)
+  const row = await infraConfigRow(db, { serveId: serve.id, environmentId: environment.id })
   if (!row) throw new AppError(404, 'NOT_FOUND', `Infra config of serve ${serve.name} for environment ${environment.name} not found`)
   return row
 }
@@ -150,13 +107,7 @@ export async function findInfraConfig(db: Db, serveName: string, envName: string
 
 /** Every environment's infra config of a serve, ordered by environment name. */
 export async function listInfraConfigsOf(db: Db, serve: ServeRow): Promise<InfraConfigModel.InfraConfig[]> {
-  const rows = await db
-    .select({ config: infraConfigs, envName: environments.name })
-    .from(infraConfigs)
-    .innerJoin(environments, eq(environments.id, infraConfigs.environmentId))
-    .where(eq(infraConfigs.serveId, serve.id))
-    .orderBy(asc(environments.name))
-  return rows.map(({ config, envName }) => toInfraConfig(config, serve, envName))
+  return (await infraConfigRowsOf(db, serve.id)).map(({ row, envName }) => toInfraConfig(row, serve, envName))
 }
 
 export async function listInfraConfigs(db: Db, serveName: string): Promise<InfraConfigModel.InfraConfig[]> {
@@ -173,20 +124,19 @@ export async function createInfraConfig(
   const serve = await findServe(db, serveName)
   const environment = await findEnvironment(db, envName)
   const given = givenConfig(serve, body)
-  let columns: ReturnType<typeof toColumns>
+  let snapshot: InfraSnapshot
   // The create schema requires every field but the defaulted ones, in both api forms.
   if (given.kind === 'api') {
     const config = { target_cpu_utilization: DEFAULT_TARGET_CPU_UTILIZATION, additional_hosts: [], ...given.value } as ApiConfig
     checkApiConfig(config, given.pathOf)
-    columns = toColumns({ kind: 'api', value: config })
+    snapshot = config
   } else {
-    const config = given.value as WorkflowConfig
-    checkWorkflowConfig(config)
-    columns = toColumns({ kind: 'workflow', value: config })
+    snapshot = given.value as WorkflowConfig
+    checkWorkflowConfig(snapshot)
   }
   try {
     await db.transaction(async (tx) => {
-      await tx.insert(infraConfigs).values({ serveId: serve.id, environmentId: environment.id, ...columns })
+      await insertInfraConfig(tx, { serveId: serve.id, environmentId: environment.id }, infraColumnsOf(snapshot))
       await recordAudit(tx, audit, { resourceType: 'serve', resourceName: serve.name, statusCode: 201, summary: { env: environment.name, ...body } })
     })
   } catch (error) {
@@ -198,7 +148,27 @@ export async function createInfraConfig(
   return toInfraConfig(await findRow(db, serve, environment), serve, environment.name)
 }
 
-/** Merges the given fields into the stored config, validates the result, saves it, then calls the hook. */
+/** The stored config with a PATCH body's fields merged in, validated as a whole. */
+export function mergedInfraConfig(serve: ServeRow, row: InfraConfigRow, body: InfraConfigModel.UpdateBody): InfraSnapshot {
+  const given = givenConfig(serve, body)
+  const stored = infraSnapshotOf(serve, row)
+  if (given.kind === 'api') {
+    const merged: ApiConfig = { ...(stored as ApiConfig), ...definedEntries(given.value) }
+    checkApiConfig(merged, given.pathOf)
+    return merged
+  }
+  const workflow = stored as WorkflowConfig
+  const { head_node_config: head, ...rest } = given.value
+  const merged: WorkflowConfig = { ...workflow, ...definedEntries(rest), head_node_config: { ...workflow.head_node_config, ...definedEntries(head ?? {}) } }
+  checkWorkflowConfig(merged)
+  return merged
+}
+
+/**
+ * Merges the given fields into the stored config, validates the result, and hands it to the hook,
+ * which stores it and redeploys a deployed serve with it in one step. A PATCH that changes nothing
+ * starts nothing. Answers the config and the revision it started (or null).
+ */
 export async function updateInfraConfig(
   db: Db,
   audit: AuditContext,
@@ -206,34 +176,10 @@ export async function updateInfraConfig(
   serveName: string,
   envName: string,
   body: InfraConfigModel.UpdateBody,
-): Promise<InfraConfigModel.InfraConfig> {
+): Promise<InfraConfigModel.InfraConfig & { started_revision: number | null }> {
   const serve = await findServe(db, serveName)
   const environment = await findEnvironment(db, envName)
-  const given = givenConfig(serve, body)
-  const row = await findRow(db, serve, environment)
-  const stored = toInfraConfig(row, serve, environment.name)
-  let columns: ReturnType<typeof toColumns>
-  if (given.kind === 'api') {
-    if (!stored.api_serve_infra_config) throw new Error(`infra config ${row.id} of api serve ${serve.name} has no api columns`)
-    const merged: ApiConfig = { ...stored.api_serve_infra_config, ...definedEntries(given.value) }
-    checkApiConfig(merged, given.pathOf)
-    columns = toColumns({ kind: 'api', value: merged })
-  } else {
-    if (!stored.workflow_serve_config) throw new Error(`infra config ${row.id} of workflow serve ${serve.name} has no workflow_config`)
-    const { head_node_config: head, ...rest } = given.value
-    const merged: WorkflowConfig = {
-      ...stored.workflow_serve_config,
-      ...definedEntries(rest),
-      head_node_config: { ...stored.workflow_serve_config.head_node_config, ...definedEntries(head ?? {}) },
-    }
-    checkWorkflowConfig(merged)
-    columns = toColumns({ kind: 'workflow', value: merged })
-  }
-  await db.transaction(async (tx) => {
-    await tx.update(infraConfigs).set(columns).where(eq(infraConfigs.id, row.id))
-    await recordAudit(tx, audit, { resourceType: 'serve', resourceName: serve.name, statusCode: 200, summary: { env: environment.name, ...body } })
-  })
-  const infraConfig = toInfraConfig(await findRow(db, serve, environment), serve, environment.name)
-  await hooks.onInfraConfigChanged({ audit, serve, environment, infraConfig })
-  return infraConfig
+  const next = mergedInfraConfig(serve, await findRow(db, serve, environment), body)
+  const { revision } = await hooks.commitChange({ audit, serve, environment, next: infraColumnsOf(next), summary: { env: environment.name, ...body } })
+  return { ...toInfraConfig(await findRow(db, serve, environment), serve, environment.name), started_revision: revision?.revision ?? null }
 }

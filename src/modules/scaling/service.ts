@@ -9,13 +9,11 @@
  * the tick removes tombstones once the base bounds hold.
  */
 import { hostname } from 'node:os'
-import { and, count, desc, eq, exists, isNotNull, sql } from 'drizzle-orm'
+import { and, count, desc, eq, isNotNull, sql } from 'drizzle-orm'
 import type { Db, Executor } from '../../db/client'
 import {
-  deployments,
   type EnvironmentRow,
   environments,
-  infraConfigs,
   type ScalingWindowRow,
   scalingEvents,
   scalingSchedules,
@@ -28,10 +26,10 @@ import type { AppContext } from '../../context'
 import { AppError, fieldPath, invalid, notFound } from '../../lib/errors'
 import { describeError } from '../../lib/logger'
 import { type Page, type PageRequest, pageWindow } from '../../lib/pagination'
-import { type RenderedServe, renderedReplicaBounds } from '../../render'
 import type { AuditContext } from '../../lib/audit'
 import { recordAudit } from '../../lib/audit-log'
 import { findEnvironment } from '../environment/service'
+import { activeRevisionBounds, baseReplicaBounds, hasActiveRevision, placementSql, recordAppliedBounds } from '../placement/service'
 import { findServe } from '../serve/service'
 import type { ScalingModel } from './model'
 import { type ScalingTarget, Scheduler, type SchedulerTick } from './scheduler'
@@ -62,15 +60,11 @@ async function baseBounds(db: Executor, { serve, environment }: Scope): Promise<
   if (serve.type === 'workflow') {
     throw new AppError(409, 'NOT_SCALABLE', `Serve ${serve.name} is a workflow serve: it has no replicas to schedule`)
   }
-  const [row] = await db
-    .select({ min: infraConfigs.minReplicas, max: infraConfigs.maxReplicas })
-    .from(infraConfigs)
-    .where(and(eq(infraConfigs.serveId, serve.id), eq(infraConfigs.environmentId, environment.id)))
-    .limit(1)
-  if (!row || row.min === null || row.max === null) {
+  const bounds = await baseReplicaBounds(db, { serveId: serve.id, environmentId: environment.id })
+  if (!bounds) {
     throw new AppError(409, 'NO_INFRA_CONFIG', `Serve ${serve.name} has no infra config in environment ${environment.name}; create it first`)
   }
-  return { min: row.min, max: row.max }
+  return bounds
 }
 
 async function scheduleRow(db: Executor, serveId: number, environmentId: number): Promise<ScheduleRow | undefined> {
@@ -138,7 +132,7 @@ export async function putSchedule(
   await db.transaction(async (tx) => {
     // The applied bounds describe the cluster, which this does not change: kept on an existing row,
     // and on a new one what the active revision applied (a deploy records bounds only where a schedule exists).
-    const applied = await activeRevisionBounds(tx, scope.serve.id, scope.environment.id)
+    const applied = await activeRevisionBounds(tx, { serveId: scope.serve.id, environmentId: scope.environment.id })
     await tx
       .insert(scalingSchedules)
       .values({ serveId: scope.serve.id, environmentId: scope.environment.id, timezone: body.timezone, windows, appliedMin: applied?.min ?? null, appliedMax: applied?.max ?? null })
@@ -148,25 +142,6 @@ export async function putSchedule(
   return toSchedule(await findSchedule(db, scope), scope, base, now)
 }
 
-/** The replica bounds the active revision applied, if one is active. */
-async function activeRevisionBounds(db: Executor, serveId: number, environmentId: number): Promise<ReplicaBounds | undefined> {
-  const [row] = await db
-    .select({ rendered: deployments.rendered })
-    .from(deployments)
-    .where(and(eq(deployments.serveId, serveId), eq(deployments.environmentId, environmentId), eq(deployments.status, 'active')))
-    .limit(1)
-  return row ? renderedReplicaBounds(row.rendered as unknown as RenderedServe) : undefined
-}
-
-async function isDeployed(db: Executor, serveId: number, environmentId: number): Promise<boolean> {
-  const [row] = await db
-    .select({ id: deployments.id })
-    .from(deployments)
-    .where(and(eq(deployments.serveId, serveId), eq(deployments.environmentId, environmentId), eq(deployments.status, 'active')))
-    .limit(1)
-  return row !== undefined
-}
-
 /** Removes the schedule; when window bounds are live, leaves a tombstone for the next tick to undo them. */
 export async function deleteSchedule(db: Db, audit: AuditContext, serveName: string, envName: string): Promise<{ restorePending: boolean }> {
   const scope = await scopeOf(db, serveName, envName)
@@ -174,7 +149,7 @@ export async function deleteSchedule(db: Db, audit: AuditContext, serveName: str
   const applied = appliedOf(row)
   const base = await baseBounds(db, scope)
   const restorePending =
-    applied !== null && (applied.min !== base.min || applied.max !== base.max) && (await isDeployed(db, scope.serve.id, scope.environment.id))
+    applied !== null && (applied.min !== base.min || applied.max !== base.max) && (await hasActiveRevision(db, { serveId: scope.serve.id, environmentId: scope.environment.id }))
   await db.transaction(async (tx) => {
     if (restorePending) await tx.update(scalingSchedules).set({ windows: [] }).where(eq(scalingSchedules.id, row.id))
     else await tx.delete(scalingSchedules).where(eq(scalingSchedules.id, row.id))
@@ -254,19 +229,6 @@ export async function effectiveReplicaBounds(
   return row ? effectiveBounds(scheduleOf(row), base, now) : { min: base.min, max: base.max, windows: [] }
 }
 
-/** Remembers the bounds now set on the cluster (by a deploy or a tick); a no-op without a schedule. */
-export async function recordAppliedBounds(
-  db: Executor,
-  serveId: number,
-  environmentId: number,
-  bounds: { min: number; max: number },
-): Promise<void> {
-  await db
-    .update(scalingSchedules)
-    .set({ appliedMin: bounds.min, appliedMax: bounds.max })
-    .where(and(eq(scalingSchedules.serveId, serveId), eq(scalingSchedules.environmentId, environmentId)))
-}
-
 /** A scheduled (serve, env) with an active deployment, and where it runs. */
 export interface DeployedTarget extends ScalingTarget {
   serveId: number
@@ -274,27 +236,16 @@ export interface DeployedTarget extends ScalingTarget {
   cluster: ClusterTarget
 }
 
-const activeDeploymentOf = (db: Executor) =>
-  db
-    .select({ id: deployments.id })
-    .from(deployments)
-    .where(
-      and(
-        eq(deployments.serveId, scalingSchedules.serveId),
-        eq(deployments.environmentId, scalingSchedules.environmentId),
-        eq(deployments.status, 'active'),
-      ),
-    )
+const scheduledPlacement = placementSql(scalingSchedules.serveId, scalingSchedules.environmentId)
 
 /** Every (serve, env) with a schedule (or a tombstone) and an active deployment, with its base and applied bounds. */
 export async function listScalingTargets(db: Executor): Promise<DeployedTarget[]> {
   const rows = await db
-    .select({ schedule: scalingSchedules, serveName: serves.name, environment: environments, min: infraConfigs.minReplicas, max: infraConfigs.maxReplicas })
+    .select({ schedule: scalingSchedules, serveName: serves.name, environment: environments, min: scheduledPlacement.baseMin, max: scheduledPlacement.baseMax })
     .from(scalingSchedules)
     .innerJoin(serves, eq(serves.id, scalingSchedules.serveId))
     .innerJoin(environments, eq(environments.id, scalingSchedules.environmentId))
-    .innerJoin(infraConfigs, and(eq(infraConfigs.serveId, scalingSchedules.serveId), eq(infraConfigs.environmentId, scalingSchedules.environmentId)))
-    .where(and(isNotNull(infraConfigs.minReplicas), isNotNull(infraConfigs.maxReplicas), exists(activeDeploymentOf(db))))
+    .where(and(isNotNull(scheduledPlacement.baseMin), isNotNull(scheduledPlacement.baseMax), scheduledPlacement.hasActiveRevision))
     .orderBy(scalingSchedules.id)
   return rows.map(({ schedule, serveName, environment, min, max }) => {
     const base = { min: min ?? 0, max: max ?? 0 }
@@ -317,12 +268,11 @@ export async function listScalingTargets(db: Executor): Promise<DeployedTarget[]
  */
 async function purgeSettledTombstones(db: Executor): Promise<void> {
   await db.execute(sql`
-    delete ${scalingSchedules} from ${scalingSchedules}
-    join ${infraConfigs} on ${infraConfigs.serveId} = ${scalingSchedules.serveId} and ${infraConfigs.environmentId} = ${scalingSchedules.environmentId}
+    delete from ${scalingSchedules}
     where json_length(${scalingSchedules.windows}) = 0
       and (${scalingSchedules.appliedMin} is null
-        or (${scalingSchedules.appliedMin} = ${infraConfigs.minReplicas} and ${scalingSchedules.appliedMax} = ${infraConfigs.maxReplicas})
-        or not exists (${activeDeploymentOf(db)}))`)
+        or (${scalingSchedules.appliedMin} = ${scheduledPlacement.baseMin} and ${scalingSchedules.appliedMax} = ${scheduledPlacement.baseMax})
+        or not ${scheduledPlacement.hasActiveRevision})`)
 }
 
 export interface ScalingScheduler {
@@ -356,7 +306,7 @@ export function createScalingScheduler(
       listTargets: () => listScalingTargets(db),
       setBounds: async (target, bounds) => {
         await drivers.for(target.cluster).setAutoscalingBounds(target.cluster, bounds)
-        await recordAppliedBounds(db, target.serveId, target.environmentId, bounds)
+        await recordAppliedBounds(db, { serveId: target.serveId, environmentId: target.environmentId }, bounds)
       },
       recordEvent: async (event) => {
         await db.insert(scalingEvents).values({

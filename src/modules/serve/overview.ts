@@ -7,7 +7,8 @@ import { latestArtifactsOf } from '../artifact/service'
 import { InfraConfigModel } from '../infra-config/model'
 import { listInfraConfigsOf } from '../infra-config/service'
 import { ServeModel } from './model'
-import { deployedEnvironments, findServe, toServe } from './service'
+import { deployedEnvironments } from '../placement/service'
+import { findServe, toServe } from './service'
 
 const LATEST_ARTIFACTS = 5
 

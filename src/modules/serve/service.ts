@@ -1,10 +1,11 @@
-import { and, asc, count, eq, inArray, like, type SQL } from 'drizzle-orm'
+import { and, asc, count, eq, like, type SQL } from 'drizzle-orm'
 import type { Db, Executor } from '../../db/client'
-import { deployments, environments, IN_FLIGHT_STATUSES, type ServeRow, serves } from '../../db/schema'
+import { type ServeRow, serves } from '../../db/schema'
 import { AppError, conflict, isDuplicateKey, notFound } from '../../lib/errors'
 import { escapeLike, type Page, type PageRequest, pageWindow } from '../../lib/pagination'
 import type { AuditContext } from '../../lib/audit'
 import { recordAudit } from '../../lib/audit-log'
+import { deployedEnvironments } from '../placement/service'
 import type { ServeModel } from './model'
 
 export function toServe(row: ServeRow): ServeModel.Serve {
@@ -23,17 +24,6 @@ export async function findServe(db: Executor, name: string): Promise<ServeRow> {
   const [row] = await db.select().from(serves).where(eq(serves.name, name)).limit(1)
   if (!row) throw notFound('Serve', name)
   return row
-}
-
-/** Environments where this serve is live (active or rolling out): the overview shows them, DELETE refuses. */
-export async function deployedEnvironments(db: Executor, serveId: number): Promise<string[]> {
-  const rows = await db
-    .selectDistinct({ name: environments.name })
-    .from(deployments)
-    .innerJoin(environments, eq(environments.id, deployments.environmentId))
-    .where(and(eq(deployments.serveId, serveId), inArray(deployments.status, ['active', ...IN_FLIGHT_STATUSES])))
-    .orderBy(environments.name)
-  return rows.map((row) => row.name)
 }
 
 export async function createServe(db: Db, audit: AuditContext, body: ServeModel.CreateBody): Promise<ServeRow> {

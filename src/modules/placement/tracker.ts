@@ -1,16 +1,26 @@
 /**
  * Follows every rollout in flight (status `deploying`, on whichever replica started it) until it is
- * `active` or `failed`. State lives in the database only, so a restart resumes where it was, and
- * the conditional updates make two replicas finishing the same rollout harmless.
+ * `active` or `failed` (the "rollout done" and "rollout failed" commands of the transition table).
+ * State lives in the database only, so a restart resumes where it was, and the conditional updates
+ * make two replicas finishing the same rollout harmless. A revision left `pending` by a request that
+ * died mid-apply is failed once the rollout deadline has passed, so its lock goes with it.
  */
-import { and, eq, inArray, ne } from 'drizzle-orm'
+import { and, eq, inArray, lt, ne } from 'drizzle-orm'
 import { ClusterError } from '../../cluster/driver'
+import { affectedRows, type Executor } from '../../db/client'
 import { type DeploymentRow, deployments, environments, IN_FLIGHT_STATUSES, serves } from '../../db/schema'
 import { createBackoff } from '../../lib/backoff'
 import { describeError } from '../../lib/logger'
-import { affectedRows } from '../../db/client'
 import { releaseChangeLock } from './locks'
-import { clusterTarget, type DeploymentDeps, failRevision } from './service'
+import { clusterTarget, type PlacementDeps } from './service'
+
+/** Marks an in-flight revision failed (a no-op once it has ended). */
+async function failRevision(db: Executor, id: number, reason: string) {
+  await db
+    .update(deployments)
+    .set({ status: 'failed', failureReason: reason.slice(0, 2048), endedAt: new Date() })
+    .where(and(eq(deployments.id, id), inArray(deployments.status, [...IN_FLIGHT_STATUSES])))
+}
 
 export interface RolloutTracker {
   /** Checks each in-flight rollout once (or only `deploymentId`'s). */
@@ -21,7 +31,7 @@ export interface RolloutTracker {
   stop(): Promise<void>
 }
 
-export function createRolloutTracker(deps: DeploymentDeps, options: { intervalMs: number }): RolloutTracker {
+export function createRolloutTracker(deps: PlacementDeps, options: { intervalMs: number }): RolloutTracker {
   const { db, log } = deps
   let timer: ReturnType<typeof setInterval> | undefined
   let running: Promise<void> | undefined
@@ -51,8 +61,18 @@ export function createRolloutTracker(deps: DeploymentDeps, options: { intervalMs
     })
   }
 
+  /** Revisions a dead request left `pending` past the deadline: nobody will apply them now. */
+  async function failAbandoned() {
+    const before = new Date(Date.now() - deps.config.rollout.deadlineSeconds * 1000)
+    const abandoned = await db.select().from(deployments).where(and(eq(deployments.status, 'pending'), lt(deployments.createdAt, before)))
+    for (const row of abandoned) {
+      await fail(row.id, row.serveId, row.environmentId, 'the request applying this revision ended before the apply did')
+    }
+  }
+
   async function tick(deploymentId?: number) {
-    const conditions = [inArray(deployments.status, [...IN_FLIGHT_STATUSES])]
+    if (deploymentId === undefined) await failAbandoned()
+    const conditions = [eq(deployments.status, 'deploying')]
     if (deploymentId !== undefined) conditions.push(eq(deployments.id, deploymentId))
     const inFlight = await db
       .select({ deployment: deployments, serve: serves, environment: environments })
