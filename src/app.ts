@@ -20,9 +20,11 @@ import { serveController } from './modules/serve'
 import { tokenController } from './modules/token'
 import { authenticate, touchToken } from './modules/token/service'
 import { auditPlugin } from './plugins/audit'
-import { authPlugin } from './plugins/auth'
+import { authPlugin, RouteTable } from './plugins/auth'
 import { docsPlugin } from './plugins/docs'
 import { idempotencyPlugin } from './plugins/idempotency'
+import { limitsPlugin } from './plugins/limits'
+import { rateLimitPlugin } from './plugins/rate-limit'
 
 /** The workers behind some routes: src/index.ts starts and stops them (tests drive them by hand). */
 export interface AppWorkers {
@@ -42,8 +44,17 @@ export function createApp(context: AppContext, workers: AppWorkers = createWorke
   const infraConfigHooks: InfraConfigHooks = {
     commitChange: async ({ audit, serve, environment, next, summary }) => ({ revision: (await commitInfraChange(deployment.deps, audit, { serve, environment }, next, summary)).revision }),
   }
-  // normalize: false makes additionalProperties: false refuse unknown fields (422) instead of dropping them.
-  return new Elysia({ normalize: false })
+  const { limits, rateLimit } = context.config
+  // Every route's scope, read from the finished app (below); the auth plugin checks requests against it.
+  const routes = new RouteTable()
+  const app = new Elysia({
+    // Unknown fields are refused (422) instead of dropped.
+    normalize: false,
+    // One router: Elysia's, the one the route table reads — under Bun.serve as under app.handle().
+    systemRouter: false,
+    // Bun's own bound, behind the app's MAX_BODY_BYTES (src/plugins/limits).
+    serve: { maxRequestBodySize: 2 * limits.maxBodyBytes },
+  })
     .use(httpConventions(context.log))
     .use(
       authPlugin({
@@ -51,8 +62,11 @@ export function createApp(context: AppContext, workers: AppWorkers = createWorke
         touchToken: (tokenId, now) => touchToken(context.database.db, tokenId, now),
         enabled: context.config.auth.enabled,
         log: context.log,
+        routes,
       }),
     )
+    .use(rateLimitPlugin(rateLimit))
+    .use(limitsPlugin(limits))
     .use(auditPlugin({ db: context.database.db, log: context.log }))
     .use(idempotencyPlugin({ db: context.database.db, ttlHours: context.config.idempotencyTtlHours, log: context.log }))
     .use(
@@ -100,6 +114,9 @@ export function createApp(context: AppContext, workers: AppWorkers = createWorke
         .use(auditController(context))
         .use(scalingController(context, scaling)),
     )
+  // A route without a declared scope stops the app here. /docs/json is @elysiajs/openapi's route.
+  routes.bind(app, { 'GET /docs/json': 'public' })
+  return app
 }
 
 export type App = ReturnType<typeof createApp>

@@ -197,6 +197,22 @@ export function loadConfig(env: Env = process.env) {
       bootstrapAdminToken: optionalStr(env, 'ML_SERVE_BOOTSTRAP_ADMIN_TOKEN'),
     },
     idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 1, 24 * 30),
+    limits: {
+      /** A request body larger than this is refused (413) before it is parsed. */
+      maxBodyBytes: int(env, 'MAX_BODY_BYTES', 1_048_576, 1_024, 67_108_864),
+      /** Arrays and objects nested deeper than this in a JSON body are refused (422) before it is parsed. */
+      maxJsonDepth: int(env, 'MAX_JSON_DEPTH', 32, 8, 256),
+    },
+    /** Per replica (each process counts its own). Off by default with ENV=test, the test suite's. */
+    rateLimit: {
+      windowSeconds: int(env, 'RATE_LIMIT_WINDOW_SECONDS', 60, 1, 3_600),
+      /** Mutating requests per token per window; 0 turns the limit off. */
+      perToken: int(env, 'RATE_LIMIT_PER_TOKEN', environment === 'test' ? 0 : 120, 0, 1_000_000),
+      /** Mutating requests per client address per window; 0 turns the limit off. */
+      perIp: int(env, 'RATE_LIMIT_PER_IP', environment === 'test' ? 0 : 600, 0, 1_000_000),
+      /** Proxies in front that append to X-Forwarded-For; 0: the socket's address is the client's. */
+      trustedProxyHops: int(env, 'TRUSTED_PROXY_HOPS', 0, 0, 10),
+    },
     scaling: {
       /** Runs the in-process tick job; POST /api/v1/scaling/tick works either way. */
       enabled: bool(env, 'SCALING_ENABLED', true),

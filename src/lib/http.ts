@@ -58,13 +58,20 @@ export const ErrorEnvelope = t.Object(
 /**
  * The error responses an /api route documents: a missing token (401) or scope (403), bad input (422)
  * and a database outage or an unconfigured cluster (503) are possible everywhere; a route adds its
- * own: 400 on every non-GET route (the body is parsed for every one of them, a schema or not), 409 on
- * every POST but /tokens (an Idempotency-Key in use), and what its service and what it calls can
- * answer (404, 409, 502, 504…). test/support/openapi-contract.ts fails any test that sees a status
- * its operation does not list.
+ * own: every non-GET route uses `mutationErrorResponses` below (the body is parsed for every one of
+ * them, a schema or not), 409 on every POST but /tokens (an Idempotency-Key in use), and what its
+ * service and what it calls can answer (404, 409, 502, 504…). test/support/openapi-contract.ts fails
+ * any test that sees a status its operation does not list.
  */
 export const errorResponses = (...statuses: number[]) =>
   Object.fromEntries([401, 403, 422, 503, ...statuses].map((status) => [status, ErrorEnvelope]))
+
+/**
+ * What every route that takes a body — every POST, PUT, PATCH and DELETE — can answer besides its
+ * own statuses: 400 a malformed body, 413 a body over MAX_BODY_BYTES, 415 a body that is not
+ * application/json, 429 over a rate limit (src/plugins/limits, src/plugins/rate-limit).
+ */
+export const mutationErrorResponses = (...statuses: number[]) => errorResponses(400, 413, 415, 429, ...statuses)
 
 /** The request's path and query parameters as the router and the query parser left them. */
 interface RawParameters {
@@ -155,10 +162,12 @@ export function httpConventions(log: Logger) {
         set.headers['x-request-id'] = requestId(request)
         return { status: 'ERROR' as const, code: errorCode, message, ...(errors ? { errors } : {}), request_id: requestId(request) }
       }
-      if (error instanceof AppError) {
+      // An AppError thrown by a body parser (src/plugins/limits) arrives wrapped in Elysia's ParseError.
+      const appError = error instanceof AppError ? error : code === 'PARSE' && (error as Error).cause instanceof AppError ? ((error as Error).cause as AppError) : undefined
+      if (appError) {
         // A 5xx is a dependency's failure (cluster, builder, MLflow, configuration): its cause belongs in the log.
-        if (error.status >= 500) log.warn('request failed', { request_id: requestId(request), status: error.status, code: error.code, error_message: error.message })
-        return envelope(error.status, error.code, error.message, error.errors)
+        if (appError.status >= 500) log.warn('request failed', { request_id: requestId(request), status: appError.status, code: appError.code, error_message: appError.message })
+        return envelope(appError.status, appError.code, appError.message, appError.errors)
       }
       if (error instanceof ValidationError) return envelope(422, 'VALIDATION_FAILED', 'Request validation failed', fieldErrors(error, { params, query }))
       if (code === 'NOT_FOUND') return envelope(404, 'ROUTE_NOT_FOUND', `No route ${request.method} ${new URL(request.url).pathname}`)

@@ -1,7 +1,8 @@
 import { Elysia, status } from 'elysia'
 import type { AppContext } from '../../context'
-import { errorResponses, ok, okPage } from '../../lib/http'
+import { errorResponses, mutationErrorResponses, ok, okPage } from '../../lib/http'
 import { auditContextOf } from '../../plugins/audit'
+import { routeScopes } from '../../plugins/auth'
 import { ArtifactModel } from './model'
 import * as service from './service'
 
@@ -10,6 +11,7 @@ const tags = ['Artifact']
 export const artifactController = (context: AppContext) => {
   const deps = service.artifactDepsFor(context)
   return new Elysia({ name: 'artifact' })
+    .use(routeScopes)
     .post(
       '/artifact',
       async ({ body, request, route }) => {
@@ -18,7 +20,8 @@ export const artifactController = (context: AppContext) => {
       },
       {
         body: ArtifactModel.createBody,
-        response: { 201: ArtifactModel.one, ...errorResponses(400, 404, 409, 502) },
+        scope: 'write',
+        response: { 201: ArtifactModel.one, ...mutationErrorResponses(404, 409, 502) },
         detail: {
           tags,
           summary:
@@ -28,6 +31,7 @@ export const artifactController = (context: AppContext) => {
     )
     .get('/artifact', async ({ query }) => okPage(await service.listArtifacts(deps.db, query)), {
       query: ArtifactModel.listQuery,
+      scope: 'read',
       response: { 200: ArtifactModel.page, ...errorResponses(404) },
       detail: { tags, summary: 'List artifacts, newest first, paginated; filter by serve_name and status' },
     })
@@ -37,6 +41,7 @@ export const artifactController = (context: AppContext) => {
       {
         params: ArtifactModel.serveParams,
         query: ArtifactModel.serveListQuery,
+        scope: 'read',
         response: { 200: ArtifactModel.page, ...errorResponses(404) },
         detail: { tags, summary: "A serve's artifacts, newest first (the original's route)" },
       },
@@ -46,12 +51,14 @@ export const artifactController = (context: AppContext) => {
       async ({ params }) => ok(await service.findArtifact(deps, params.serve_name, params.version)),
       {
         params: ArtifactModel.versionParams,
+        scope: 'read',
         response: { 200: ArtifactModel.one, ...errorResponses(404) },
         detail: { tags, summary: "One artifact of a serve; a pending build's status is refreshed from the Artifact Builder" },
       },
     )
     .get('/artifact_builder_job/:job_id/status', async ({ params }) => ok(await service.findBuildJob(deps, params.job_id)), {
       params: ArtifactModel.jobParams,
+      scope: 'read',
       response: { 200: ArtifactModel.oneJob, ...errorResponses(404) },
       detail: { tags, summary: "A build job's status, refreshed from the Artifact Builder while pending (the original's route)" },
     })
@@ -63,6 +70,7 @@ export const artifactController = (context: AppContext) => {
       },
       {
         query: ArtifactModel.listQuery,
+        scope: 'read',
         response: { 200: ArtifactModel.jobPage, ...errorResponses(404) },
         detail: { tags, summary: 'Build jobs, newest first, paginated; filter by serve_name and status (the original\'s route)' },
       },

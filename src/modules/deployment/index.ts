@@ -2,8 +2,9 @@ import { Elysia, status, t } from 'elysia'
 import type { AppContext } from '../../context'
 import type { DeploymentRow } from '../../db/schema'
 import { AppError } from '../../lib/errors'
-import { errorResponses, ok, okPage } from '../../lib/http'
+import { errorResponses, mutationErrorResponses, ok, okPage } from '../../lib/http'
 import { auditContextOf } from '../../plugins/audit'
+import { routeScopes } from '../../plugins/auth'
 import { formatManifests } from '../../render'
 import { type ArtifactDeps, artifactDepsFor } from '../artifact/service'
 import { DeploymentModel } from './model'
@@ -47,6 +48,7 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
   }
 
   return new Elysia({ name: 'deployment', prefix: '/serve' })
+    .use(routeScopes)
     .post(
       '/:serve_name/deploy',
       async ({ params, body, query, request, route }) => {
@@ -60,7 +62,8 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
         params: DeploymentModel.serveParams,
         query: DeploymentModel.waitQuery,
         body: DeploymentModel.deployBody,
-        response: { 200: t.Union([DeploymentModel.one, DeploymentModel.dryRun]), 202: DeploymentModel.one, ...errorResponses(400, 404, 409, 502, 504) },
+        scope: 'deploy',
+        response: { 200: t.Union([DeploymentModel.one, DeploymentModel.dryRun]), 202: DeploymentModel.one, ...mutationErrorResponses(404, 409, 502, 504) },
         detail: {
           tags,
           summary: 'Deploy an artifact to an environment: records a revision, applies it, answers 202 (or waits with ?wait=seconds); dry_run previews it',
@@ -77,7 +80,8 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
         params: DeploymentModel.serveParams,
         query: DeploymentModel.waitQuery,
         body: DeploymentModel.rollbackBody,
-        response: { 200: DeploymentModel.one, 202: DeploymentModel.one, ...errorResponses(400, 404, 409, 502, 504) },
+        scope: 'deploy',
+        response: { 200: DeploymentModel.one, 202: DeploymentModel.one, ...mutationErrorResponses(404, 409, 502, 504) },
         detail: { tags, summary: 'Roll back: a new revision made from an earlier one (default: the last one active before the current)' },
       },
     )
@@ -90,7 +94,8 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
       {
         params: DeploymentModel.serveParams,
         body: DeploymentModel.envBody,
-        response: { 200: DeploymentModel.undeployed, ...errorResponses(400, 404, 409, 502) },
+        scope: 'deploy',
+        response: { 200: DeploymentModel.undeployed, ...mutationErrorResponses(404, 409, 502) },
         detail: { tags, summary: 'Undeploy from an environment: removes the objects, keeps config and history; idempotent' },
       },
     )
@@ -99,17 +104,20 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
       async ({ params, request, route }) => undeployed(await service.undeploy(deps, auditContextOf(request, route), params.serve_name, params.env)),
       {
         params: DeploymentModel.envParams,
-        response: { 200: DeploymentModel.undeployed, ...errorResponses(400, 404, 409, 502) },
+        scope: 'deploy',
+        response: { 200: DeploymentModel.undeployed, ...mutationErrorResponses(404, 409, 502) },
         detail: { tags, summary: "Undeploy from an environment (the original's path)" },
       },
     )
     .get('/:serve_name/deployment/:env', async ({ params }) => ok(await service.currentDeployment(deps, params.serve_name, params.env)), {
       params: DeploymentModel.envParams,
+      scope: 'read',
       response: { 200: DeploymentModel.current, ...errorResponses(404) },
       detail: { tags, summary: 'What is deployed in an environment: the active and in-flight revisions and live rollout progress' },
     })
     .get('/:serve_name/status/:env', async ({ params }) => ok({ status: await service.readiness(deps, params.serve_name, params.env) }), {
       params: DeploymentModel.envParams,
+      scope: 'read',
       response: { 200: DeploymentModel.readiness, ...errorResponses(404) },
       detail: { tags, summary: "READY when a revision is active and every replica is ready, else NOT_READY (the original's status route)" },
     })
@@ -119,12 +127,14 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
       {
         params: DeploymentModel.serveParams,
         query: DeploymentModel.historyQuery,
+        scope: 'read',
         response: { 200: DeploymentModel.page, ...errorResponses(404) },
         detail: { tags, summary: 'Deployment history of a serve, newest first; filter by env and status' },
       },
     )
     .get('/:serve_name/deployments/:revision', async ({ params }) => ok(await service.revisionDetail(deps, params.serve_name, params.revision)), {
       params: DeploymentModel.revisionParams,
+      scope: 'read',
       response: { 200: DeploymentModel.oneWithManifests, ...errorResponses(404) },
       detail: { tags, summary: 'One revision, with the manifests it applied' },
     })
@@ -140,6 +150,7 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
       {
         params: DeploymentModel.envParams,
         query: t.Object({ artifact_version: t.String({ minLength: 1, maxLength: 64 }) }),
+        scope: 'read',
         response: { 200: t.Array(t.Record(t.String(), t.Unknown()), { description: 'The manifests (JSON, or YAML with Accept: application/yaml)' }), ...errorResponses(404, 409) },
         detail: { tags, summary: 'Preview the manifests a deploy of this artifact would apply; touches no cluster' },
       },
@@ -153,7 +164,8 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
       {
         query: DeploymentModel.waitQuery,
         body: DeploymentModel.deployModelBody,
-        response: { 200: DeploymentModel.one, 202: DeploymentModel.one, ...errorResponses(400, 404, 409, 502, 504) },
+        scope: 'deploy',
+        response: { 200: DeploymentModel.one, 202: DeploymentModel.one, ...mutationErrorResponses(404, 409, 502, 504) },
         detail: { tags: ['One-click'], summary: 'Deploy an MLflow model in one call: creates or reuses the serve, its infra config and artifact, then deploys' },
       },
     )
@@ -162,7 +174,8 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
       async ({ body, request, route }) => undeployed(await undeployModel(deps, auditContextOf(request, route), body)),
       {
         body: DeploymentModel.undeployModelBody,
-        response: { 200: DeploymentModel.undeployed, ...errorResponses(400, 404, 409, 502) },
+        scope: 'deploy',
+        response: { 200: DeploymentModel.undeployed, ...mutationErrorResponses(404, 409, 502) },
         detail: { tags: ['One-click'], summary: 'Undeploy a one-click model from an environment' },
       },
     )

@@ -1,7 +1,8 @@
 import { Elysia, status } from 'elysia'
 import type { AppContext } from '../../context'
-import { errorResponses, ok, okPage } from '../../lib/http'
+import { errorResponses, mutationErrorResponses, ok, okPage } from '../../lib/http'
 import { auditContextOf } from '../../plugins/audit'
+import { routeScopes } from '../../plugins/auth'
 import { EnvironmentModel } from './model'
 import * as service from './service'
 
@@ -9,6 +10,7 @@ const tags = ['Environment']
 
 export const environmentController = ({ database }: AppContext) =>
   new Elysia({ name: 'environment', prefix: '/environment' })
+    .use(routeScopes)
     .post(
       '',
       async ({ body, request, route }) =>
@@ -18,7 +20,8 @@ export const environmentController = ({ database }: AppContext) =>
         ),
       {
         body: EnvironmentModel.createBody,
-        response: { 201: EnvironmentModel.one, ...errorResponses(400, 409) },
+        scope: 'write',
+        response: { 201: EnvironmentModel.one, ...mutationErrorResponses(409) },
         detail: { tags, summary: 'Create an environment (a deployment target: cluster, namespace, domain)' },
       },
     )
@@ -30,6 +33,7 @@ export const environmentController = ({ database }: AppContext) =>
       },
       {
         query: EnvironmentModel.listQuery,
+        scope: 'read',
         response: { 200: EnvironmentModel.page, ...errorResponses() },
         detail: { tags, summary: 'List environments, ordered by name, paginated' },
       },
@@ -39,6 +43,7 @@ export const environmentController = ({ database }: AppContext) =>
       async ({ params }) => ok(service.toEnvironment(await service.findEnvironment(database.db, params.environment_name))),
       {
         params: EnvironmentModel.params,
+        scope: 'read',
         response: { 200: EnvironmentModel.one, ...errorResponses(404) },
         detail: { tags, summary: 'Get one environment' },
       },
@@ -55,7 +60,8 @@ export const environmentController = ({ database }: AppContext) =>
       {
         params: EnvironmentModel.params,
         body: EnvironmentModel.updateBody,
-        response: { 200: EnvironmentModel.one, ...errorResponses(400, 404) },
+        scope: 'write',
+        response: { 200: EnvironmentModel.one, ...mutationErrorResponses(404) },
         detail: {
           tags,
           summary: 'Update an environment: the given config keys are merged into the stored ones',
@@ -70,7 +76,8 @@ export const environmentController = ({ database }: AppContext) =>
       },
       {
         params: EnvironmentModel.params,
-        response: { 200: EnvironmentModel.deleted, ...errorResponses(400, 404, 409) },
+        scope: 'write',
+        response: { 200: EnvironmentModel.deleted, ...mutationErrorResponses(404, 409) },
         detail: { tags, summary: 'Delete an environment (refused with 409 while anything references it)' },
       },
     )

@@ -1,6 +1,7 @@
 import { Elysia, status, t } from 'elysia'
 import type { AppContext } from '../../context'
 import { DATABASE_RETRY_AFTER_SECONDS, ErrorEnvelope } from '../../lib/http'
+import { routeScopes } from '../../plugins/auth'
 
 const tags = ['Health']
 const Healthy = t.Object(
@@ -41,11 +42,14 @@ const Ready = t.Object(
 /** Liveness never touches the database (a DB outage must not get pods killed); readiness does. */
 export const healthController = ({ database, log, clusterDrivers }: AppContext) =>
   new Elysia({ name: 'health' })
+    .use(routeScopes)
     .get('/healthcheck', () => healthy, {
+      scope: 'public',
       response: { 200: Healthy },
       detail: { tags, security: [], summary: 'Liveness: the process answers (no database call)' },
     })
     .get('/health', () => healthy, {
+      scope: 'public',
       response: { 200: Healthy },
       detail: { tags, security: [], summary: 'Liveness (alias kept from the original)' },
     })
@@ -67,6 +71,7 @@ export const healthController = ({ database, log, clusterDrivers }: AppContext) 
         }
       },
       {
+        scope: 'public',
         response: { 200: Ready, 503: ErrorEnvelope },
         detail: { tags, security: [], summary: 'Readiness: 200 when the database answers, 503 when not; also reports which cluster drivers are usable' },
       },

@@ -1,7 +1,8 @@
 import { Elysia, status } from 'elysia'
 import type { AppContext } from '../../context'
-import { errorResponses, ok } from '../../lib/http'
+import { errorResponses, mutationErrorResponses, ok } from '../../lib/http'
 import { auditContextOf } from '../../plugins/audit'
+import { routeScopes } from '../../plugins/auth'
 import { InfraConfigModel } from './model'
 import * as service from './service'
 
@@ -10,8 +11,10 @@ const tags = ['Infra config']
 /** `hooks` is how a PATCH is stored: the deployment module stores it and redeploys a deployed serve in one step. */
 export const infraConfigController = ({ database }: AppContext, hooks: service.InfraConfigHooks) =>
   new Elysia({ name: 'infra-config', prefix: '/serve/:serve_name/infra-config' })
+    .use(routeScopes)
     .get('', async ({ params }) => ok(await service.listInfraConfigs(database.db, params.serve_name)), {
       params: InfraConfigModel.serveParams,
+      scope: 'read',
       response: { 200: InfraConfigModel.all, ...errorResponses(404) },
       detail: { tags, summary: "A serve's infra configs, one per environment, ordered by environment name" },
     })
@@ -25,12 +28,14 @@ export const infraConfigController = ({ database }: AppContext, hooks: service.I
       {
         params: InfraConfigModel.params,
         body: InfraConfigModel.createBody,
-        response: { 201: InfraConfigModel.one, ...errorResponses(400, 404, 409) },
+        scope: 'write',
+        response: { 201: InfraConfigModel.one, ...mutationErrorResponses(404, 409) },
         detail: { tags, summary: "Set a serve's infra config for an environment (409 if it exists: PATCH it)" },
       },
     )
     .get('/:env', async ({ params }) => ok(await service.findInfraConfig(database.db, params.serve_name, params.env)), {
       params: InfraConfigModel.params,
+      scope: 'read',
       response: { 200: InfraConfigModel.one, ...errorResponses(404) },
       detail: { tags, summary: "A serve's infra config for one environment" },
     })
@@ -44,7 +49,8 @@ export const infraConfigController = ({ database }: AppContext, hooks: service.I
         params: InfraConfigModel.params,
         body: InfraConfigModel.updateBody,
         // The redeploy it starts answers like a deploy: 409 while a change is being applied, 502 when the cluster fails.
-        response: { 200: InfraConfigModel.updated, ...errorResponses(400, 404, 409, 502) },
+        scope: 'deploy',
+        response: { 200: InfraConfigModel.updated, ...mutationErrorResponses(404, 409, 502) },
         detail: {
           tags,
           summary: 'Change some fields of an infra config; the merged result is validated again. A deployed serve is redeployed with it (interrupting a rollout in flight); `started_revision` names that revision, null when nothing was started (nothing deployed, or nothing changed)',

@@ -1,9 +1,10 @@
 import { cron } from '@elysiajs/cron'
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
-import { errorResponses, ok, okPage } from '../../lib/http'
+import { errorResponses, mutationErrorResponses, ok, okPage } from '../../lib/http'
 import { describeError, type Logger } from '../../lib/logger'
 import { auditContextOf } from '../../plugins/audit'
+import { routeScopes } from '../../plugins/auth'
 import { recordAudit } from '../../lib/audit-log'
 import { ScalingModel } from './model'
 import * as service from './service'
@@ -13,6 +14,7 @@ const tags = ['Scaling']
 /** The schedule routes, the events, and the serverless tick (which runs `scheduler`'s tick, through its lease). */
 export const scalingController = ({ database }: AppContext, scheduler: service.ScalingScheduler) =>
   new Elysia({ name: 'scaling' })
+    .use(routeScopes)
     .put(
       '/serve/:serve_name/scaling-schedule/:env',
       async ({ params, body, request, route }) =>
@@ -23,7 +25,8 @@ export const scalingController = ({ database }: AppContext, scheduler: service.S
       {
         params: ScalingModel.params,
         body: ScalingModel.putBody,
-        response: { 200: ScalingModel.one, ...errorResponses(400, 404, 409) },
+        scope: 'deploy',
+        response: { 200: ScalingModel.one, ...mutationErrorResponses(404, 409) },
         detail: {
           tags,
           summary:
@@ -33,6 +36,7 @@ export const scalingController = ({ database }: AppContext, scheduler: service.S
     )
     .get('/serve/:serve_name/scaling-schedule/:env', async ({ params }) => ok(await service.getSchedule(database.db, params.serve_name, params.env)), {
       params: ScalingModel.params,
+      scope: 'read',
       response: { 200: ScalingModel.one, ...errorResponses(404, 409) },
       detail: { tags, summary: "A serve's scaling schedule in an environment, with its base, effective and applied bounds" },
     })
@@ -44,7 +48,8 @@ export const scalingController = ({ database }: AppContext, scheduler: service.S
       },
       {
         params: ScalingModel.params,
-        response: { 200: ScalingModel.deleted, ...errorResponses(400, 404, 409) },
+        scope: 'deploy',
+        response: { 200: ScalingModel.deleted, ...mutationErrorResponses(404, 409) },
         detail: { tags, summary: 'Delete a scaling schedule; if window bounds are live, the next tick sets the base bounds back' },
       },
     )
@@ -54,6 +59,7 @@ export const scalingController = ({ database }: AppContext, scheduler: service.S
       {
         params: ScalingModel.params,
         query: ScalingModel.previewQuery,
+        scope: 'read',
         response: { 200: ScalingModel.previewOne, ...errorResponses(404, 409) },
         detail: {
           tags,
@@ -67,6 +73,7 @@ export const scalingController = ({ database }: AppContext, scheduler: service.S
       {
         params: ScalingModel.serveParams,
         query: ScalingModel.eventsQuery,
+        scope: 'read',
         response: { 200: ScalingModel.events, ...errorResponses(404) },
         detail: { tags, summary: 'The bounds changes ticks made (or failed to make) for a serve, newest first, paginated' },
       },
@@ -81,7 +88,8 @@ export const scalingController = ({ database }: AppContext, scheduler: service.S
         return ok(outcome, 'Tick done')
       },
       {
-      response: { 200: ScalingModel.tick, ...errorResponses(400, 409) },
+      scope: 'deploy',
+      response: { 200: ScalingModel.tick, ...mutationErrorResponses(409) },
       detail: {
         tags,
         summary:

@@ -1,7 +1,8 @@
 import { Elysia, status } from 'elysia'
 import type { AppContext } from '../../context'
-import { errorResponses, ok, okPage } from '../../lib/http'
+import { errorResponses, mutationErrorResponses, ok, okPage } from '../../lib/http'
 import { auditContextOf } from '../../plugins/audit'
+import { routeScopes } from '../../plugins/auth'
 import { ServeModel } from './model'
 import { OverviewModel, serveOverview } from './overview'
 import * as service from './service'
@@ -10,13 +11,15 @@ const tags = ['Serve']
 
 export const serveController = ({ database }: AppContext) =>
   new Elysia({ name: 'serve', prefix: '/serve' })
+    .use(routeScopes)
     .post(
       '',
       async ({ body, request, route }) =>
         status(201, ok(service.toServe(await service.createServe(database.db, auditContextOf(request, route), body)), 'Serve created')),
       {
         body: ServeModel.createBody,
-        response: { 201: ServeModel.one, ...errorResponses(400, 409) },
+        scope: 'write',
+        response: { 201: ServeModel.one, ...mutationErrorResponses(409) },
         detail: { tags, summary: 'Create a serve (a model service), api or workflow' },
       },
     )
@@ -28,12 +31,14 @@ export const serveController = ({ database }: AppContext) =>
       },
       {
         query: ServeModel.listQuery,
+        scope: 'read',
         response: { 200: ServeModel.page, ...errorResponses() },
         detail: { tags, summary: 'List serves, ordered by name, paginated; filter by space, type and name prefix' },
       },
     )
     .get('/:serve_name', async ({ params }) => ok(await serveOverview(database.db, params.serve_name)), {
       params: ServeModel.params,
+      scope: 'read',
       response: { 200: OverviewModel.one, ...errorResponses(404) },
       detail: { tags, summary: 'A serve with its infra configs per environment, its latest artifacts and where it is deployed' },
     })
@@ -44,7 +49,8 @@ export const serveController = ({ database }: AppContext) =>
       {
         params: ServeModel.params,
         body: ServeModel.updateBody,
-        response: { 200: ServeModel.one, ...errorResponses(400, 404) },
+        scope: 'write',
+        response: { 200: ServeModel.one, ...mutationErrorResponses(404) },
         detail: { tags, summary: "Change a serve's description or space (name and type are fixed)" },
       },
     )
@@ -56,7 +62,8 @@ export const serveController = ({ database }: AppContext) =>
       },
       {
         params: ServeModel.params,
-        response: { 200: ServeModel.deleted, ...errorResponses(400, 404, 409) },
+        scope: 'write',
+        response: { 200: ServeModel.deleted, ...mutationErrorResponses(404, 409) },
         detail: { tags, summary: 'Delete a serve with its infra configs and artifacts (409 while it is deployed anywhere)' },
       },
     )

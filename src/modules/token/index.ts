@@ -1,7 +1,8 @@
 import { Elysia, status } from 'elysia'
 import type { AppContext } from '../../context'
-import { errorResponses, ok, okPage } from '../../lib/http'
+import { errorResponses, mutationErrorResponses, ok, okPage } from '../../lib/http'
 import { auditContextOf } from '../../plugins/audit'
+import { routeScopes } from '../../plugins/auth'
 import { TokenModel } from './model'
 import * as service from './service'
 
@@ -9,6 +10,7 @@ const tags = ['Tokens']
 
 export const tokenController = ({ database }: AppContext) =>
   new Elysia({ name: 'token', prefix: '/tokens' })
+    .use(routeScopes)
     .post(
       '',
       async ({ body, request, route }) => {
@@ -17,7 +19,8 @@ export const tokenController = ({ database }: AppContext) =>
       },
       {
         body: TokenModel.createBody,
-        response: { 201: TokenModel.created, ...errorResponses(400, 409) },
+        scope: 'admin',
+        response: { 201: TokenModel.created, ...mutationErrorResponses(409) },
         detail: { tags, summary: 'Create an API token (admin); the token is shown only in this response' },
       },
     )
@@ -29,6 +32,7 @@ export const tokenController = ({ database }: AppContext) =>
       },
       {
         query: TokenModel.listQuery,
+        scope: 'admin',
         response: { 200: TokenModel.page, ...errorResponses() },
         detail: { tags, summary: 'List API tokens (admin); never shows token values' },
       },
@@ -39,7 +43,8 @@ export const tokenController = ({ database }: AppContext) =>
         ok(service.toToken(await service.revokeToken(database.db, auditContextOf(request, route), params.token_id)), 'Token revoked'),
       {
         params: TokenModel.params,
-        response: { 200: TokenModel.one, ...errorResponses(400, 404) },
+        scope: 'admin',
+        response: { 200: TokenModel.one, ...mutationErrorResponses(404) },
         detail: { tags, summary: 'Revoke an API token (admin); idempotent' },
       },
     )

@@ -11,6 +11,7 @@ import { version as redocVersion } from 'redoc/package.json'
 import swaggerUiBundle from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' }
 import swaggerUiCss from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' }
 import { version as swaggerUiVersion } from 'swagger-ui-dist/package.json'
+import { routeScopes } from '../auth/scopes'
 
 /**
  * Only this origin: no inline script, no other host, for every page and file. The one exception
@@ -71,7 +72,8 @@ const head = (title: string) => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title>`
 
-const hidden = { detail: { hide: true } }
+/** Open to everyone, and left out of /docs/json (a new object each time: Elysia's macros rewrite route options in place). */
+const hidden = () => ({ scope: 'public' as const, detail: { hide: true } })
 
 /** `specPath`: where @elysiajs/openapi serves the document (its own UI page turned off). */
 export function docsPlugin(options: { title: string; specPath: string }) {
@@ -93,8 +95,9 @@ export function docsPlugin(options: { title: string; specPath: string }) {
     })
 
   const plugin = new Elysia({ name: 'docs' })
-    .get('/docs', () => html(swaggerPage, DOCS_CSP), hidden)
-    .get('/redoc', () => html(redocPage, REDOC_CSP), hidden)
+    .use(routeScopes)
+    .get('/docs', () => html(swaggerPage, DOCS_CSP), hidden())
+    .get('/redoc', () => html(redocPage, REDOC_CSP), hidden())
   for (const asset of Object.values(ASSETS) as Asset[]) {
     const headers = {
       'content-type': asset.contentType,
@@ -102,7 +105,7 @@ export function docsPlugin(options: { title: string; specPath: string }) {
       'content-security-policy': DOCS_CSP,
       'x-content-type-options': 'nosniff',
     }
-    plugin.get(asset.url, () => new Response('path' in asset.body ? Bun.file(asset.body.path) : asset.body.text, { headers }), hidden)
+    plugin.get(asset.url, () => new Response('path' in asset.body ? Bun.file(asset.body.path) : asset.body.text, { headers }), hidden())
   }
   return plugin
 }
