@@ -8,11 +8,12 @@ import { routeScopes } from '../../plugins/auth'
 import { recordAudit } from '../../lib/audit-log'
 import { ScalingModel } from './model'
 import * as service from './service'
+import type { ScalingScheduler } from './worker'
 
 const tags = ['Scaling']
 
 /** The schedule routes, the events, and the serverless tick (which runs `scheduler`'s tick, through its lease). */
-export const scalingController = ({ database }: AppContext, scheduler: service.ScalingScheduler) =>
+export const scalingController = ({ database }: AppContext, scheduler: ScalingScheduler) =>
   new Elysia({ name: 'scaling' })
     .use(routeScopes)
     .put(
@@ -99,7 +100,7 @@ export const scalingController = ({ database }: AppContext, scheduler: service.S
     )
 
 /** The in-process job: ticks on `pattern` (UTC); a tick still running when the next is due makes that one skip. */
-export const scalingCronJob = (scheduler: service.ScalingScheduler, pattern: string, log: Logger) =>
+export const scalingCronJob = (scheduler: ScalingScheduler, pattern: string, log: Logger) =>
   new Elysia({ name: 'scaling-cron' }).use(
     cron({
       name: 'scaling',

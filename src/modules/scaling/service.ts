@@ -1,38 +1,23 @@
 /**
- * Scaling schedules in the database, and the tick wired to it: targets are the (serve, env) pairs
- * with a schedule and an active deployment, bounds go through the environment's cluster driver, and
- * every change is a scaling event.
+ * Scaling schedules in the database: PUT, GET, DELETE, the preview and the events (the tick that
+ * applies them is worker.ts).
  *
  * A PUT does not touch the cluster: the next tick applies the new bounds (level-triggered, one path
  * for every change). A DELETE of a schedule whose window bounds are live keeps the row with no
  * windows (a tombstone, invisible to the API) so that the next tick can set the base bounds back;
  * the tick removes tombstones once the base bounds hold.
  */
-import { hostname } from 'node:os'
-import { and, count, desc, eq, isNotNull, sql } from 'drizzle-orm'
+import { and, count, desc, eq } from 'drizzle-orm'
 import type { Db, Executor } from '../../db/client'
-import {
-  type EnvironmentRow,
-  environments,
-  type ScalingWindowRow,
-  scalingEvents,
-  scalingSchedules,
-  type ServeRow,
-  serves,
-} from '../../db/schema'
-import type { ClusterDrivers, ClusterTarget } from '../../cluster'
-import { clusterTargetOf } from '../../cluster/driver'
-import type { AppContext } from '../../context'
+import { type EnvironmentRow, environments, type ScalingWindowRow, scalingEvents, scalingSchedules, type ServeRow } from '../../db/schema'
 import { AppError, fieldPath, invalid, notFound } from '../../lib/errors'
-import { describeError } from '../../lib/logger'
 import { type Page, type PageRequest, pageWindow } from '../../lib/pagination'
 import type { AuditContext } from '../../lib/audit'
 import { recordAudit } from '../../lib/audit-log'
 import { findEnvironment } from '../environment/service'
-import { activeRevisionBounds, baseReplicaBounds, hasActiveRevision, placementSql, recordAppliedBounds } from '../placement/service'
+import { activeRevisionBounds, baseReplicaBounds, hasActiveRevision } from '../placement/service'
 import { findServe } from '../serve/service'
 import type { ScalingModel } from './model'
-import { type ScalingTarget, Scheduler, type SchedulerTick } from './scheduler'
 import { effectiveBounds, type ReplicaBounds, type ScalingSchedule, timeline, validateSchedule } from './windows'
 
 /** What a schedule's window may ask for (the infra config's own range is 0–100; an HPA needs ≥ 1). */
@@ -42,7 +27,7 @@ export const MAX_PREVIEW_DAYS = 31
 const DAY = 86_400_000
 const DEFAULT_PREVIEW_DAYS = 7
 
-type ScheduleRow = typeof scalingSchedules.$inferSelect
+export type ScheduleRow = typeof scalingSchedules.$inferSelect
 
 interface Scope {
   serve: ServeRow
@@ -77,8 +62,8 @@ async function scheduleRow(db: Executor, serveId: number, environmentId: number)
 }
 
 const isTombstone = (row: ScheduleRow) => row.windows.length === 0
-const scheduleOf = (row: ScheduleRow): ScalingSchedule => ({ timezone: row.timezone, windows: row.windows })
-const appliedOf = (row: ScheduleRow): ReplicaBounds | null =>
+export const scheduleOf = (row: ScheduleRow): ScalingSchedule => ({ timezone: row.timezone, windows: row.windows })
+export const appliedOf = (row: ScheduleRow): ReplicaBounds | null =>
   row.appliedMin === null || row.appliedMax === null ? null : { min: row.appliedMin, max: row.appliedMax }
 
 async function findSchedule(db: Executor, scope: Scope): Promise<ScheduleRow> {
@@ -227,125 +212,4 @@ export async function effectiveReplicaBounds(
 ): Promise<{ min: number; max: number; windows: string[] }> {
   const row = await scheduleRow(db, serveId, environmentId)
   return row ? effectiveBounds(scheduleOf(row), base, now) : { min: base.min, max: base.max, windows: [] }
-}
-
-/** A scheduled (serve, env) with an active deployment, and where it runs. */
-export interface DeployedTarget extends ScalingTarget {
-  serveId: number
-  environmentId: number
-  cluster: ClusterTarget
-}
-
-const scheduledPlacement = placementSql(scalingSchedules.serveId, scalingSchedules.environmentId)
-
-/** Every (serve, env) with a schedule (or a tombstone) and an active deployment, with its base and applied bounds. */
-export async function listScalingTargets(db: Executor): Promise<DeployedTarget[]> {
-  const rows = await db
-    .select({ schedule: scalingSchedules, serveName: serves.name, environment: environments, min: scheduledPlacement.baseMin, max: scheduledPlacement.baseMax })
-    .from(scalingSchedules)
-    .innerJoin(serves, eq(serves.id, scalingSchedules.serveId))
-    .innerJoin(environments, eq(environments.id, scalingSchedules.environmentId))
-    .where(and(isNotNull(scheduledPlacement.baseMin), isNotNull(scheduledPlacement.baseMax), scheduledPlacement.hasActiveRevision))
-    .orderBy(scalingSchedules.id)
-  return rows.map(({ schedule, serveName, environment, min, max }) => {
-    const base = { min: min ?? 0, max: max ?? 0 }
-    return {
-      serve: serveName,
-      env: environment.name,
-      serveId: schedule.serveId,
-      environmentId: schedule.environmentId,
-      schedule: scheduleOf(schedule),
-      base,
-      applied: appliedOf(schedule) ?? base,
-      cluster: clusterTargetOf(serveName, environment),
-    }
-  })
-}
-
-/**
- * Drops the tombstones with nothing left to undo: the base bounds hold (or were never changed), or
- * the serve is no longer deployed. One statement, so a PUT that brings windows back is never lost.
- */
-async function purgeSettledTombstones(db: Executor): Promise<void> {
-  await db.execute(sql`
-    delete from ${scalingSchedules}
-    where json_length(${scalingSchedules.windows}) = 0
-      and (${scalingSchedules.appliedMin} is null
-        or (${scalingSchedules.appliedMin} = ${scheduledPlacement.baseMin} and ${scalingSchedules.appliedMax} = ${scheduledPlacement.baseMax})
-        or not ${scheduledPlacement.hasActiveRevision})`)
-}
-
-export interface ScalingScheduler {
-  /** One tick through the lease; a call while a tick runs in this process joins it. */
-  tick(): Promise<SchedulerTick>
-  /** Waits for a tick in progress, then releases the lease. */
-  stop(): Promise<void>
-}
-
-export interface ScalingSchedulerOptions {
-  /** This replica's name in the lease; default host name, process id and a random suffix. */
-  holder?: string
-  clock?: () => Date
-  leaseName?: string
-}
-
-/** The tick of this process, on the database and the environments' cluster drivers. */
-export function createScalingScheduler(
-  { config, database, log }: Pick<AppContext, 'config' | 'database' | 'log'>,
-  drivers: ClusterDrivers,
-  options: ScalingSchedulerOptions = {},
-): ScalingScheduler {
-  const db = database.db
-  const scheduler = new Scheduler<DeployedTarget>({
-    db,
-    holder: options.holder ?? `${hostname()}-${process.pid}-${crypto.randomUUID().slice(0, 8)}`,
-    leaseTtlMs: config.scaling.leaseTtlMs,
-    ...(options.leaseName === undefined ? {} : { leaseName: options.leaseName }),
-    ...(options.clock === undefined ? {} : { clock: options.clock }),
-    deps: {
-      listTargets: () => listScalingTargets(db),
-      setBounds: async (target, bounds) => {
-        await drivers.for(target.cluster).setAutoscalingBounds(target.cluster, bounds)
-        await recordAppliedBounds(db, { serveId: target.serveId, environmentId: target.environmentId }, bounds)
-      },
-      recordEvent: async (event) => {
-        await db.insert(scalingEvents).values({
-          serveId: event.target.serveId,
-          environmentId: event.target.environmentId,
-          at: event.at,
-          fromMin: event.from.min,
-          fromMax: event.from.max,
-          toMin: event.to.min,
-          toMax: event.to.max,
-          windows: event.windows,
-          outcome: event.outcome,
-          error: event.error?.slice(0, 2048) ?? null,
-        })
-      },
-    },
-  })
-  let running: Promise<SchedulerTick> | undefined
-
-  const tickOnce = async (): Promise<SchedulerTick> => {
-    const tick = await scheduler.tick()
-    if (!tick.ran) return tick
-    await purgeSettledTombstones(db)
-    const { failures, ...counts } = tick.result
-    if (counts.changed > 0 || counts.failed > 0) log.info('scaling tick', { ...counts })
-    for (const failure of failures) log.warn('scaling bounds not applied', { ...failure })
-    return tick
-  }
-
-  return {
-    tick: () => {
-      running ??= tickOnce().finally(() => {
-        running = undefined
-      })
-      return running
-    },
-    stop: async () => {
-      await running?.catch((error: unknown) => log.warn('scaling tick failed', describeError(error)))
-      await scheduler.stop()
-    },
-  }
 }
