@@ -56,6 +56,8 @@ export function createApp(context: AppContext, workers: AppWorkers = createWorke
     serve: { maxRequestBodySize: 2 * limits.maxBodyBytes },
   })
     .use(httpConventions(context.log))
+    // 413 and 415 first: they cost nothing and tell nothing about the API.
+    .use(limitsPlugin(limits))
     .use(
       authPlugin({
         verifyToken: (bearer, now) => authenticate(context.database.db, bearer, now),
@@ -66,7 +68,6 @@ export function createApp(context: AppContext, workers: AppWorkers = createWorke
       }),
     )
     .use(rateLimitPlugin(rateLimit))
-    .use(limitsPlugin(limits))
     .use(auditPlugin({ db: context.database.db, log: context.log }))
     .use(idempotencyPlugin({ db: context.database.db, ttlHours: context.config.idempotencyTtlHours, log: context.log }))
     .use(

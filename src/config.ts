@@ -202,6 +202,8 @@ export function loadConfig(env: Env = process.env) {
       maxBodyBytes: int(env, 'MAX_BODY_BYTES', 1_048_576, 1_024, 67_108_864),
       /** Arrays and objects nested deeper than this in a JSON body are refused (422) before it is parsed. */
       maxJsonDepth: int(env, 'MAX_JSON_DEPTH', 32, 8, 256),
+      /** A JSON body with more object members and array elements than this, all together, is refused (422) before it is parsed. */
+      maxJsonValues: int(env, 'MAX_JSON_VALUES', 10_000, 100, 1_000_000),
     },
     /** Per replica (each process counts its own). Off by default with ENV=test, the test suite's. */
     rateLimit: {

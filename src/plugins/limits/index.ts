@@ -1,13 +1,15 @@
 /**
  * Limits before work: what a request body may be, checked before the service spends anything on it.
  *
- * - onRequest (after authentication, before the body is read), on routes that take a body:
- *   a declared `Content-Length` above MAX_BODY_BYTES → 413 PAYLOAD_TOO_LARGE; a body that is not
- *   `application/json` (UTF-8) → 415 UNSUPPORTED_MEDIA_TYPE — form-urlencoded and multipart bodies
- *   used to create resources on JSON routes.
+ * - onRequest, first of all (before authentication: it costs nothing and tells nothing about the
+ *   API; a body left unread while the token is looked up is buffered by Bun), on POST, PUT, PATCH
+ *   and DELETE: a declared `Content-Length` above MAX_BODY_BYTES → 413 PAYLOAD_TOO_LARGE; a body
+ *   that is not `application/json` (UTF-8) → 415 UNSUPPORTED_MEDIA_TYPE — form-urlencoded and
+ *   multipart bodies used to create resources on JSON routes.
  * - the parser (it replaces Elysia's for every route; no body is `null`): the bytes are counted as they stream in
  *   (413 past MAX_BODY_BYTES, with or without a Content-Length), decoded as strict UTF-8 (400),
- *   the nesting depth counted without recursion (422 past MAX_JSON_DEPTH), then `JSON.parse` (400).
+ *   the nesting depth and the values counted without recursion (422 past MAX_JSON_DEPTH or
+ *   MAX_JSON_VALUES), then `JSON.parse` (400).
  * - transform (before validation): strings holding NUL or an unpaired surrogate, in the body, the
  *   query or the path → 422 naming each field (they used to reach the database as 500s).
  *
@@ -16,10 +18,9 @@
  */
 import { Elysia } from 'elysia'
 import { AppError, type FieldError, fieldPath, type RequestPart } from '../../lib/errors'
-import { matchedRouteOf } from '../auth'
-import { BodyTooLargeError, isJsonContentType, mediaTypeOf, nestsDeeperThan, readBodyCapped, unstorableStrings } from './json'
+import { BodyTooLargeError, isJsonContentType, mayHoldUnstorable, mediaTypeOf, readBodyCapped, shapeProblem, unstorableStrings } from './json'
 
-export { isJsonContentType, nestsDeeperThan, readBodyCapped, unstorableStrings } from './json'
+export { isJsonContentType, mayHoldUnstorable, nestsDeeperThan, readBodyCapped, shapeProblem, unstorableStrings } from './json'
 
 /** The methods whose routes parse a body (Elysia parses none for GET and HEAD). */
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
@@ -29,6 +30,8 @@ export interface LimitsOptions {
   maxBodyBytes: number
   /** MAX_JSON_DEPTH: arrays and objects nested deeper are refused before parsing. */
   maxJsonDepth: number
+  /** MAX_JSON_VALUES: a body with more object members and array elements, all together, is refused before parsing. */
+  maxJsonValues: number
 }
 
 export const tooLarge = (maxBytes: number) =>
@@ -52,13 +55,15 @@ function carriesBody(request: Request): boolean {
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
 
+/** Bodies whose text holds an escape that may decode to NUL or a surrogate: only these are walked. */
+const suspect = new WeakSet<Request>()
+
 export function limitsPlugin(options: LimitsOptions) {
-  const { maxBodyBytes, maxJsonDepth } = options
+  const { maxBodyBytes, maxJsonDepth, maxJsonValues } = options
 
   return new Elysia({ name: 'limits' })
     .onRequest(({ request }) => {
-      const route = matchedRouteOf(request)
-      if (!route || !BODY_METHODS.has(route.method)) return
+      if (!BODY_METHODS.has(request.method)) return
       const length = request.headers.get('content-length')
       if (length !== null && !(Number(length) <= maxBodyBytes)) throw tooLarge(maxBodyBytes)
       const type = request.headers.get('content-type')
@@ -85,11 +90,15 @@ export function limitsPlugin(options: LimitsOptions) {
       } catch {
         throw malformed('The request body is not valid UTF-8')
       }
-      if (nestsDeeperThan(text, maxJsonDepth)) {
-        throw new AppError(422, 'VALIDATION_FAILED', 'Request validation failed', [
-          { path: '/', message: `Arrays and objects nest deeper than ${maxJsonDepth} levels (MAX_JSON_DEPTH)` },
-        ])
+      const problem = shapeProblem(text, maxJsonDepth, maxJsonValues)
+      if (problem) {
+        const message =
+          problem === 'too-deep'
+            ? `Arrays and objects nest deeper than ${maxJsonDepth} levels (MAX_JSON_DEPTH)`
+            : `The body holds more than ${maxJsonValues} object members and array elements (MAX_JSON_VALUES)`
+        throw new AppError(422, 'VALIDATION_FAILED', 'Request validation failed', [{ path: '/', message }])
       }
+      if (mayHoldUnstorable(text)) suspect.add(request)
       try {
         return JSON.parse(text) as unknown
       } catch {
@@ -99,12 +108,13 @@ export function limitsPlugin(options: LimitsOptions) {
     // Elysia's JSON parser after ours, never reached (ours always answers): @elysiajs/openapi reads the
     // parsers a route has to list its body's content types, and a function alone lists none.
     .on({ as: 'global' }, 'parse', { fn: 'json' } as never)
-    .onTransform({ as: 'global' }, ({ body, query, params }) => {
+    .onTransform({ as: 'global' }, ({ request, body, query, params }) => {
       const errors: FieldError[] = []
       const parts: [RequestPart, unknown][] = [
         ['params', params],
         ['query', query],
-        ['body', body],
+        // The body's text had no escape that decodes to NUL or a surrogate: nothing to walk.
+        ['body', suspect.has(request) ? body : undefined],
       ]
       for (const [part, value] of parts) {
         for (const pointer of unstorableStrings(value, 20 - errors.length)) {

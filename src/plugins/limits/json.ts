@@ -1,9 +1,10 @@
 /**
  * Reading a JSON request body without letting it cost more than a bound: bytes counted while they
- * stream in (never more than `maxBytes` held), strict UTF-8, the nesting depth counted in one flat
- * pass over the text before `JSON.parse` sees it — the parser, the validator and everything after
- * them recurse per level, and 100,000 nested arrays in a 200 KB body used to take 9 s and 930 MB
- * before failing with "Out of memory". No function here recurses.
+ * stream in (never more than `maxBytes` held), strict UTF-8, the nesting depth and the number of
+ * values counted in one flat pass over the text before `JSON.parse` sees it — the parser, the
+ * validator and everything after them recurse per level (100,000 nested arrays in a 200 KB body used
+ * to take 9 s and 930 MB before failing with "Out of memory"), and a wide body is dear too (see
+ * shapeProblem). No function here recurses.
  */
 
 export class BodyTooLargeError extends Error {
@@ -49,13 +50,22 @@ export async function readBodyCapped(request: Request, maxBytes: number): Promis
   return bytes
 }
 
+export type ShapeProblem = 'too-deep' | 'too-many-values'
+
 /**
- * True when arrays and objects nest deeper than `limit` anywhere in `text` (a top-level `{}` is depth
- * 1). One pass, constant memory; strings (with their escapes) are skipped, so brackets inside them do
- * not count. Malformed text is left to JSON.parse: this only counts.
+ * What makes a JSON text too costly to parse and validate, found in one pass with constant memory:
+ * arrays and objects nested deeper than `maxDepth` (a top-level `{}` is depth 1), or more than
+ * `maxValues` object members and array elements in all. Each is cheap to write and dear to handle:
+ * JSON.parse of 80,000 distinct keys takes ~150 ms; a refused body is pretty-printed whole into
+ * Elysia's validation message (~150 ms and tens of MB for 500,000 array elements). Strings (with their
+ * escapes) are skipped, so brackets, commas and colons inside them do not count. Malformed text is
+ * left to JSON.parse: this only counts (an array's first element is not counted, its commas are).
  */
-export function nestsDeeperThan(text: string, limit: number): boolean {
+export function shapeProblem(text: string, maxDepth: number, maxValues: number): ShapeProblem | undefined {
+  // Whether each open container is an array: no deeper than maxDepth + 1, since deeper returns.
+  const isArray: boolean[] = []
   let depth = 0
+  let values = 0
   let inString = false
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
@@ -65,46 +75,80 @@ export function nestsDeeperThan(text: string, limit: number): boolean {
     } else if (c === 0x22) {
       inString = true
     } else if (c === 0x5b || c === 0x7b) {
-      if (++depth > limit) return true
+      if (++depth > maxDepth) return 'too-deep'
+      isArray[depth] = c === 0x5b
     } else if (c === 0x5d || c === 0x7d) {
       depth--
+    } else if (c === 0x3a || (c === 0x2c && isArray[depth] === true)) {
+      if (++values > maxValues) return 'too-many-values'
     }
   }
-  return false
+  return undefined
 }
+
+/** True when arrays and objects nest deeper than `limit` anywhere in `text`. */
+export const nestsDeeperThan = (text: string, limit: number) => shapeProblem(text, limit, Number.POSITIVE_INFINITY) === 'too-deep'
+
+/**
+ * Whether a JSON text may decode to a string holding NUL or a surrogate: in text that decoded as
+ * strict UTF-8 they can only be written as `\u0000` or `\uD800`–`\uDFFF` escapes. False means the
+ * parsed value surely holds neither, and need not be walked.
+ */
+export const mayHoldUnstorable = (text: string) => text.includes('\\u') && /\\u(?:0000|[dD][89a-fA-F])/.test(text)
 
 /** NUL, or a UTF-16 surrogate without its pair (`"\ud800"` in JSON): neither survives a database or a manifest. */
 const UNSTORABLE = /[\u0000\p{Cs}]/u
+const UNSTORABLE_ALL = /[\u0000\p{Cs}]/gu
 
 export const isStorableString = (value: string) => !UNSTORABLE.test(value)
 
 const escapePointer = (name: string) => name.replaceAll('~', '~0').replaceAll('/', '~1')
 
+interface Frame {
+  value: object
+  parent: Frame | undefined
+  key: string | number
+}
+
+/** The pointer of `key` in `frame`, with what cannot be stored shown as U+FFFD (it is echoed in the answer). */
+function pointerOf(frame: Frame | undefined, key: string | number): string {
+  const parts = [escapePointer(String(key))]
+  for (let f = frame; f?.parent !== undefined; f = f.parent) parts.push(escapePointer(String(f.key)))
+  return `/${parts.reverse().join('/')}`.replace(UNSTORABLE_ALL, '\uFFFD')
+}
+
 /**
  * JSON Pointers (within `value`) of the strings — values and object keys — holding NUL or an unpaired
  * surrogate; at most `max` of them. Walks with an explicit stack (the depth is bounded by the parser
- * above, but this must not depend on it).
+ * above, but this must not depend on it); a pointer is built only for what is found.
  */
 export function unstorableStrings(value: unknown, max = 20): string[] {
+  if (typeof value === 'string') return isStorableString(value) ? [] : ['']
+  if (value === null || typeof value !== 'object' || max <= 0) return []
   const found: string[] = []
-  const stack: [unknown, string][] = [[value, '']]
-  while (stack.length > 0 && found.length < max) {
-    const [current, pointer] = stack.pop() as [unknown, string]
-    if (typeof current === 'string') {
-      if (!isStorableString(current)) found.push(pointer)
-    } else if (Array.isArray(current)) {
-      for (let i = current.length - 1; i >= 0; i--) stack.push([current[i], `${pointer}/${i}`])
-    } else if (current !== null && typeof current === 'object') {
-      const entries = Object.entries(current as Record<string, unknown>)
-      for (let i = entries.length - 1; i >= 0; i--) {
-        const [key, child] = entries[i] as [string, unknown]
-        const childPointer = `${pointer}/${escapePointer(key)}`
-        if (!isStorableString(key)) found.push(childPointer)
-        else stack.push([child, childPointer])
+  const stack: Frame[] = [{ value, parent: undefined, key: '' }]
+  while (stack.length > 0) {
+    const frame = stack.pop() as Frame
+    const visit = (child: unknown, key: string | number) => {
+      if (typeof child === 'string') {
+        if (!isStorableString(child)) found.push(pointerOf(frame, key))
+      } else if (child !== null && typeof child === 'object') {
+        stack.push({ value: child, parent: frame, key })
       }
     }
+    if (Array.isArray(frame.value)) {
+      for (let i = 0; i < frame.value.length && found.length < max; i++) visit(frame.value[i], i)
+    } else {
+      for (const key in frame.value) {
+        if (found.length >= max) break
+        if (!Object.hasOwn(frame.value, key)) continue
+        if (!isStorableString(key)) found.push(pointerOf(frame, key))
+        else visit((frame.value as Record<string, unknown>)[key], key)
+      }
+    }
+    if (found.length >= max) break
   }
-  return found.slice(0, max)
+  return found
 }
 
 /** The media type of a Content-Type header, lower case, without parameters; '' when absent. */
