@@ -35,7 +35,8 @@ export function auditPlugin(options: { db: Db; log: Logger }) {
   return new Elysia({ name: 'audit' }).onAfterResponse({ as: 'global' }, async ({ request, set, route, body }) => {
     const status = typeof set.status === 'number' ? set.status : 200
     const path = new URL(request.url).pathname
-    if (!MUTATIONS.has(request.method) || status < 400 || !path.startsWith('/api/')) return
+    // A rate-limited attempt (429) is counted, not audited: under a flood each entry would be a write.
+    if (!MUTATIONS.has(request.method) || status < 400 || status === 429 || !path.startsWith('/api/')) return
     let audit: AuditContext
     try {
       audit = auditContextOf(request, route || path)
