@@ -163,6 +163,11 @@ export function loadConfig(env: Env = process.env) {
       otlpEndpoint: url(env, 'OTEL_EXPORTER_OTLP_ENDPOINT', 'http://localhost:4318'),
     },
     kubeIngressClass: str(env, 'KUBE_INGRESS_CLASS', 'alb'),
+    /**
+     * Where serves routed by path (ENV=local, or an environment without a domain_suffix) are reached:
+     * their service_url is this + `/{serve}/`; empty gives a path relative to the cluster's ingress.
+     */
+    ingressBaseUrl: str(env, 'INGRESS_BASE_URL', isLocal ? 'http://localhost' : '').replace(/\/+$/, ''),
     registry: {
       containerRegistry: str(env, 'CONTAINER_REGISTRY', 'docker.io'),
       imageRepository: str(env, 'IMAGE_REPOSITORY', 'darwin'),

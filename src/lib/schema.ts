@@ -12,3 +12,15 @@ export function StringEnum<const T extends readonly [string, ...string[]]>(value
     options,
   ) as unknown as TUnsafe<T[number]>
 }
+
+/**
+ * An enum that also accepts other spellings of its values (what the original's clients send), turned
+ * into the canonical value while the request is validated: stored and answered in one form only.
+ */
+export function StringEnumWithAliases<const T extends readonly [string, ...string[]]>(values: T, aliases: Record<string, T[number]>, options: SchemaOptions = {}) {
+  const accepted = t.Union([...values, ...Object.keys(aliases)].map((value) => t.Literal(value)), options) as unknown as TUnsafe<string>
+  return t
+    .Transform(accepted)
+    .Decode((value: string) => (aliases[value] ?? value) as T[number])
+    .Encode((value: T[number]) => value) as unknown as TUnsafe<T[number]>
+}

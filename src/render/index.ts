@@ -246,11 +246,17 @@ function podMetadata(ctx: Context, extraLabels: Record<string, string> = {}) {
 
 type EnvVar = { name: string; value: string } | { name: string; valueFrom: { secretKeyRef: { name: string; key: string } } }
 
+/**
+ * Reached by path (`/{serve}` on the ingress, any host) rather than by host: where there is no DNS
+ * for it — ENV=local, or an environment without a domain_suffix (the original's local setup).
+ */
+export const routedByPath = (settings: Pick<RenderSettings, 'isLocal'>, domainSuffix: string) => settings.isLocal || domainSuffix === ''
+
 /** ENV and SERVICE_NAME, the deployment's variables (keys upper-cased, as the original does), then MLflow's. */
 function environmentVariables(ctx: Context, extra: Record<string, string> = {}): EnvVar[] {
   const { input, settings } = ctx
   const reserved: Record<string, string> = { ENV: settings.env, SERVICE_NAME: input.serve.name, ...extra }
-  if (settings.isLocal) reserved.ROOT_PATH = `/${input.serve.name}`
+  if (routedByPath(settings, input.environment.domain_suffix)) reserved.ROOT_PATH = `/${input.serve.name}`
   if (input.mlflow) {
     reserved.MLFLOW_TRACKING_URI = input.mlflow.tracking_uri
     if (input.mlflow.username !== undefined) reserved.MLFLOW_TRACKING_USERNAME = input.mlflow.username
@@ -331,7 +337,7 @@ function autoscaler(ctx: Context): KubernetesObject {
 function ingressAnnotations(ctx: Context): Record<string, string> {
   const { input, settings } = ctx
   const annotations: Record<string, string> = {}
-  if (!settings.isLocal) annotations['external-dns.alpha.kubernetes.io/hostname'] = ctx.hosts.join(',')
+  if (!routedByPath(settings, input.environment.domain_suffix)) annotations['external-dns.alpha.kubernetes.io/hostname'] = ctx.hosts.join(',')
   if (settings.kubeIngressClass !== 'alb') return annotations
   const alb = 'alb.ingress.kubernetes.io'
   annotations[`${alb}/scheme`] = 'internal'
@@ -362,8 +368,8 @@ function ingress(ctx: Context): KubernetesObject {
   obj.metadata = metadata(ctx, ctx.name, ingressAnnotations(ctx))
   obj.spec.ingressClassName = ctx.settings.kubeIngressClass
   const backend = { service: { name: ctx.name, port: { name: 'http' } } }
-  // Locally there is no DNS: one host-less rule routes /<serve> (the app gets ROOT_PATH to match).
-  obj.spec.rules = ctx.settings.isLocal
+  // Without DNS (locally, or no domain_suffix): one host-less rule routes /<serve> (the app gets ROOT_PATH to match).
+  obj.spec.rules = routedByPath(ctx.settings, ctx.input.environment.domain_suffix)
     ? [{ http: { paths: [{ path: `/${ctx.input.serve.name}`, pathType: 'Prefix', backend }] } }]
     : ctx.hosts.map((host) => ({ host, http: { paths: [{ path: '/', pathType: 'Prefix', backend }] } }))
   return obj

@@ -92,7 +92,7 @@ describe('without a cluster', () => {
         body: JSON.stringify(deployBody),
       }),
     )
-    expect(deployed.status).toBe(202)
+    expect(deployed.status).toBe(201)
     const response = await ctx.request('POST', '/api/v1/serve/fraud/undeploy', { env: 'prod' })
     expectNotConfigured(response)
     expect(await ctx.query('select status from deployments')).toEqual([{ status: 'deploying' }])
@@ -114,7 +114,7 @@ describe('without a cluster', () => {
       api_serve_infra_config: { backend_type: 'fastapi', cores: 1, memory: 2, min_replicas: 1, max_replicas: 2, node_capacity_type: 'spot' },
     })
     const response = await ctx.request('POST', '/api/v1/serve/fraud/deploy', { ...deployBody, env: 'dcm-env' })
-    expect(response.status).toBe(202)
+    expect(response.status).toBe(201)
     expect(dcm.requests.map((r) => r.path)).toContain('/resource-instance/start')
   })
 })

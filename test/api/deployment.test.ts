@@ -58,10 +58,10 @@ const deploy = (serve: string, version: string, extra: Record<string, unknown> =
   })
 
 describe('the standard workflow — happy path', () => {
-  test('deploy answers 202 deploying, records the revision, applies it; the rollout ends active', async () => {
+  test('deploy answers 201 deploying, records the revision, applies it; the rollout ends active', async () => {
     await setUpServe('fraud')
     const response = await deploy('fraud', 'v1.0.0')
-    expect(response.status).toBe(202)
+    expect(response.status).toBe(201)
     expect(response.body.data).toMatchObject({
       revision: 1,
       serve_name: 'fraud',
@@ -102,7 +102,7 @@ describe('the standard workflow — happy path', () => {
 
   test('a second deploy keeps the previous revision active until the new one is, then supersedes it; empty variables reuse the previous ones', async () => {
     const response = await deploy('fraud', 'v1.1.0', { api_serve_deployment_config: { environment_variables: {} } })
-    expect(response.status).toBe(202)
+    expect(response.status).toBe(201)
     expect(response.body.data.api_serve_deployment_config.environment_variables).toEqual({ MODEL_PATH: '/models/production' })
     await ctx.deployment.tracker.tick()
     expect((await revisions('fraud')).map((r) => r.status)).toEqual(['active', 'deploying'])
@@ -124,7 +124,7 @@ describe('the standard workflow — happy path', () => {
 
   test('rollback makes a new revision from the last one active before the current, restoring its exact manifests', async () => {
     const response = await ctx.request('POST', '/api/v1/serve/fraud/rollback', { env: 'prod' })
-    expect(response.status).toBe(202)
+    expect(response.status).toBe(201)
     expect(response.body.data).toMatchObject({ revision: 4, reason: 'rollback', rolled_back_from: 2, artifact_version: 'v1.1.0' })
     const rows = await revisions('fraud')
     expect(rows[3]?.manifests_yaml).toBe(rows[1]?.manifests_yaml as string)
@@ -218,7 +218,7 @@ describe('deploy — errors', () => {
   test('concurrent deploys of one serve: exactly one proceeds, the others get 409 naming it', async () => {
     const responses = await Promise.all(Array.from({ length: 10 }, () => deploy('errs', 'v1.0.0')))
     const statuses = responses.map((r) => r.status)
-    expect(statuses.filter((s) => s === 202)).toHaveLength(1)
+    expect(statuses.filter((s) => s === 201)).toHaveLength(1)
     expect(statuses.filter((s) => s === 409)).toHaveLength(9)
     expect(responses.find((r) => r.status === 409)?.body).toMatchObject({ code: 'CHANGE_IN_PROGRESS' })
     expect(responses.find((r) => r.status === 409)?.body.message).toContain('revision 1')
@@ -254,7 +254,7 @@ describe('deploy — errors', () => {
     expect(rows.at(-1)?.failure_reason).toContain('etcdserver: request timed out')
     expect(await locks()).toHaveLength(0)
     const retried = await deploy('errs', 'v1.1.0')
-    expect(retried.status).toBe(202)
+    expect(retried.status).toBe(201)
   })
 
   test('a restart mid-rollout: a new process follows the rollout to its end', async () => {
@@ -308,7 +308,7 @@ describe('deploy and scheduled scaling', () => {
     const schedule = { timezone: 'UTC', windows: [{ name: 'all-day', start: '0 0 * * *', duration_minutes: 1440, min_replicas: 3, max_replicas: 4 }] }
     expect((await ctx.request('PUT', '/api/v1/serve/fraud/scaling-schedule/prod', schedule)).status).toBe(200)
     const response = await deploy('fraud', 'v1.0.0')
-    expect(response.status).toBe(202)
+    expect(response.status).toBe(201)
     expect(fake.get('HorizontalPodAutoscaler', NS, 'fraud-prod')).toMatchObject({ spec: { minReplicas: 3, maxReplicas: 4 } })
     const [row] = await ctx.query<{ applied_min: number; applied_max: number }>('select applied_min, applied_max from scaling_schedules')
     expect(row).toMatchObject({ applied_min: 3, applied_max: 4 })

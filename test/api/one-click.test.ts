@@ -45,7 +45,7 @@ const body = { serve_name: 'my-model', model_uri: MODEL_URI, env: 'prod', cores:
 describe('deploy-model — happy path', () => {
   test('creates the serve, its infra config and an artifact on DEFAULT_RUNTIME, and deploys it', async () => {
     const response = await ctx.request('POST', '/api/v1/serve/deploy-model', body)
-    expect(response.status).toBe(202)
+    expect(response.status).toBe(201)
     const version = modelArtifactVersion(MODEL_URI)
     expect(response.body.data).toMatchObject({ serve_name: 'my-model', env: 'prod', reason: 'one-click', artifact_version: version, image: 'registry.example.com/mlflow-runtime:1.4', status: 'deploying' })
     expect((await ctx.request('GET', '/api/v1/serve/my-model')).body.data).toMatchObject({ type: 'api' })
@@ -69,7 +69,7 @@ describe('deploy-model — happy path', () => {
     expect(again.status).toBe(409)
     expect(again.body.code).toBe('ALREADY_DEPLOYED')
     const bigger = await ctx.request('POST', '/api/v1/serve/deploy-model', { ...body, max_replicas: 6 })
-    expect(bigger.status).toBe(202)
+    expect(bigger.status).toBe(201)
     expect(bigger.body.data.revision).toBe(2)
     expect(fake.get('HorizontalPodAutoscaler', NS, 'my-model-prod')).toMatchObject({ spec: { maxReplicas: 6 } })
     expect(await ctx.query("select id from serves where name = 'my-model'")).toHaveLength(1)

@@ -55,7 +55,7 @@ await expectStatus(201, 'POST', '/api/v1/serve/fraud/infra-config/prod', { api_s
 for (const version of ['v1', 'v2']) {
   await expectStatus(201, 'POST', '/api/v1/artifact', { serve_name: 'fraud', version, image: `registry.example.com/fraud:${version}` })
 }
-await expectStatus(202, 'POST', '/api/v1/serve/fraud/deploy', { env: 'prod', artifact_version: 'v1' })
+await expectStatus(201, 'POST', '/api/v1/serve/fraud/deploy', { env: 'prod', artifact_version: 'v1' })
 completeRollout('fraud-prod')
 await ctx.deployment.tracker.tick()
 const adminTokenId = (await ctx.query<{ id: number }>("select id from api_tokens where name = 'admin'"))[0]?.id ?? 0
@@ -186,7 +186,7 @@ describe('PATCH of a deployed serve\'s infra config answers what its redeploy an
     await Bun.sleep(100)
     const refused = await patch({ api_serve_infra_config: { max_replicas: 4 } })
     fake.setDelay(0)
-    expect((await deploying).status).toBe(202)
+    expect((await deploying).status).toBe(201)
     expect(refused.status).toBe(409)
     expect(refused.body.code).toBe('CHANGE_IN_PROGRESS')
     const [row] = await ctx.query<{ max_replicas: number }>('select max_replicas from infra_configs')

@@ -60,7 +60,7 @@ describe('the transition table', () => {
 describe('an infra PATCH during a rollout supersedes it', () => {
   test('1. deploy, then at once PATCH: 200, the new config runs in a new revision, the first is cancelled, audited once as a success', async () => {
     await setUpServe('seq1')
-    expect((await deploy('seq1', 'v1')).status).toBe(202)
+    expect((await deploy('seq1', 'v1')).status).toBe(201)
     const patched = await patchInfra('seq1', { cores: 2 })
     expect(patched.status).toBe(200)
     expect(patched.body.data).toMatchObject({ started_revision: 2, api_serve_infra_config: { cores: 2 } })
@@ -79,7 +79,7 @@ describe('an infra PATCH during a rollout supersedes it', () => {
 
   test('2. PATCH while a one-click rollout is in flight (nothing active yet): 200 and the cluster gets the new cores', async () => {
     const model = await ctx.request('POST', '/api/v1/serve/deploy-model', { serve_name: 'seq2', model_uri: 'models:/fraud/1', env: 'prod', cores: 1, memory: 2 })
-    expect(model.status).toBe(202)
+    expect(model.status).toBe(201)
     const patched = await patchInfra('seq2', { cores: 3 })
     expect(patched.status).toBe(200)
     expect(patched.body.data.started_revision).toBe(model.body.data.revision + 1)
@@ -102,7 +102,7 @@ describe('an infra PATCH during a rollout supersedes it', () => {
 describe('undeploy and rollback interrupt a rollout', () => {
   test('3a. deploy, then undeploy at once: 200, the cluster is empty, the rollout cancelled, no lock', async () => {
     await setUpServe('seq3')
-    expect((await deploy('seq3', 'v1')).status).toBe(202)
+    expect((await deploy('seq3', 'v1')).status).toBe(201)
     const undeployed = await ctx.request('POST', '/api/v1/serve/seq3/undeploy', { env: 'prod' })
     expect(undeployed.status).toBe(200)
     expect(owned('seq3')).toEqual([])
@@ -115,12 +115,12 @@ describe('undeploy and rollback interrupt a rollout', () => {
   })
 
   test('3b. active v1, deploy v2, then roll back at once: v1 runs again, v2 is cancelled', async () => {
-    expect((await deploy('seq3', 'v1')).status).toBe(202)
+    expect((await deploy('seq3', 'v1')).status).toBe(201)
     completeRollout('seq3')
     await ctx.deployment.tracker.tick()
-    expect((await deploy('seq3', 'v2')).status).toBe(202)
+    expect((await deploy('seq3', 'v2')).status).toBe(201)
     const rolledBack = await ctx.request('POST', '/api/v1/serve/seq3/rollback', { env: 'prod', revision: 2 })
-    expect(rolledBack.status).toBe(202)
+    expect(rolledBack.status).toBe(201)
     const rows = await revisions('seq3')
     expect(rows.slice(-2)).toMatchObject([
       { revision: 3, status: 'cancelled' },
@@ -157,12 +157,12 @@ describe('rollback', () => {
     expect(refused.body.code).toBe('REVISION_FAILED')
     expect(await revisions('seq4')).toHaveLength(1)
     const forced = await ctx.request('POST', '/api/v1/serve/seq4/rollback', { env: 'prod', revision: 1, force: true })
-    expect(forced.status).toBe(202)
+    expect(forced.status).toBe(201)
   })
 
   test('5b. after a rollback the stored infra config is the running revision\'s, and the restore is audited', async () => {
     await setUpServe('seq5')
-    expect((await deploy('seq5', 'v1')).status).toBe(202)
+    expect((await deploy('seq5', 'v1')).status).toBe(201)
     completeRollout('seq5')
     await ctx.deployment.tracker.tick()
     expect((await patchInfra('seq5', { cores: 4, max_replicas: 6 })).body.data.started_revision).toBe(2)
@@ -170,7 +170,7 @@ describe('rollback', () => {
     await ctx.deployment.tracker.tick()
     expect(await storedInfra('seq5')).toMatchObject({ cores: 4, max_replicas: 6 })
     const rolledBack = await ctx.request('POST', '/api/v1/serve/seq5/rollback', { env: 'prod' })
-    expect(rolledBack.status).toBe(202)
+    expect(rolledBack.status).toBe(201)
     expect(rolledBack.body.data).toMatchObject({ rolled_back_from: 1, infra_snapshot: { cores: 1, max_replicas: 3 } })
     expect(await storedInfra('seq5')).toMatchObject({ cores: 1, max_replicas: 3 })
     expect(cpuOf('seq5')).toBe('1')
@@ -192,6 +192,6 @@ describe('a lock never outlives its revision', () => {
     expect(await locks('seq7')).toEqual([])
     expect((await revisions('seq7')).every((r) => r.status === 'failed')).toBe(true)
     fake.clearFailures()
-    expect((await deploy('seq7', 'v1')).status).toBe(202)
+    expect((await deploy('seq7', 'v1')).status).toBe(201)
   })
 })

@@ -22,7 +22,7 @@ test('PUT scaling-schedule right after a deploy answers the bounds the deploy ap
   })
   await ctx.request('POST', '/api/v1/artifact', { serve_name: 'fraud', version: 'v1', image: 'registry.example.com/fraud:v1' })
   const deployed = await ctx.request('POST', '/api/v1/serve/fraud/deploy', { env: 'prod', artifact_version: 'v1' })
-  expect(deployed.status).toBe(202)
+  expect(deployed.status).toBe(201)
   const generation = Number(fake.get('Deployment', 'ml', 'fraud-prod')?.metadata.generation)
   fake.setStatus('Deployment', 'ml', 'fraud-prod', { observedGeneration: generation, replicas: 2, updatedReplicas: 2, readyReplicas: 2, availableReplicas: 2 })
   await ctx.deployment.tracker.tick()

@@ -67,13 +67,13 @@ for (const version of ['v1', 'v2']) await call('POST', '/api/v1/artifact', { ser
 
 describe('the cluster hangs or fails', () => {
   test('a healthy first deploy becomes active', async () => {
-    expect((await deploy('v1')).status).toBe(202)
+    expect((await deploy('v1')).status).toBe(201)
     completeRollout()
     await ctx.deployment.tracker.tick()
     expect((await revisions()).map((r) => r.status)).toEqual(['active'])
   })
 
-  test('the API server hangs: 502 within the timeout, the revision failed with a timeout reason, no lock; the retry after recovery → 202', async () => {
+  test('the API server hangs: 502 within the timeout, the revision failed with a timeout reason, no lock; the retry after recovery → 201', async () => {
     fake.setDelay(CLUSTER_TIMEOUT_MS * 3)
     faults++
     const { response, ms } = await timed(() => deploy('v2'))
@@ -92,13 +92,13 @@ describe('the cluster hangs or fails', () => {
     expect((await call('GET', '/api/v1/serve/fraud/deployment/prod')).body.data.active.revision).toBe(1)
 
     const retried = await deploy('v2')
-    expect(retried.status).toBe(202)
+    expect(retried.status).toBe(201)
     completeRollout()
     await ctx.deployment.tracker.tick()
     expect((await revisions()).map((r) => r.status)).toEqual(['superseded', 'failed', 'active'])
   })
 
-  test('the API server answers 500: 502, the revision failed with the cluster message, no lock; the retry → 202', async () => {
+  test('the API server answers 500: 502, the revision failed with the cluster message, no lock; the retry → 201', async () => {
     fake.failNext({ status: 500, message: 'etcdserver: leader changed' })
     faults++
     const { response, ms } = await timed(() => deploy('v1'))
@@ -111,7 +111,7 @@ describe('the cluster hangs or fails', () => {
     expect(await locks()).toHaveLength(0)
 
     const retried = await deploy('v1')
-    expect(retried.status).toBe(202)
+    expect(retried.status).toBe(201)
     completeRollout()
     await ctx.deployment.tracker.tick()
     expect((await revisions()).at(-1)?.status).toBe('active')

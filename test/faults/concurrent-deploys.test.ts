@@ -1,5 +1,5 @@
 /**
- * 50 concurrent deploys of one serve: exactly one proceeds (202), the other 49 get 409
+ * 50 concurrent deploys of one serve: exactly one proceeds (201), the other 49 get 409
  * CHANGE_IN_PROGRESS, and the database holds one in-flight revision and one change lock.
  * 127.0.0.1 only (the fake Kubernetes API); bounded in time.
  */
@@ -28,18 +28,18 @@ for (const [path, body] of [
   if (response.status !== 201) throw new Error(`setting up ${path}: ${response.status} ${JSON.stringify(response.body)}`)
 }
 
-test(`${CONCURRENT} concurrent deploys of one serve: one 202, the rest 409, one in-flight revision and one lock`, async () => {
+test(`${CONCURRENT} concurrent deploys of one serve: one 201, the rest 409, one in-flight revision and one lock`, async () => {
   const responses = await Promise.all(
     Array.from({ length: CONCURRENT }, () => ctx.request('POST', '/api/v1/serve/fraud/deploy', { env: 'prod', artifact_version: 'v1' })),
   )
   const statuses = responses.map((r) => r.status)
-  const accepted = statuses.filter((s) => s === 202).length
+  const accepted = statuses.filter((s) => s === 201).length
   const conflicts = responses.filter((r) => r.status === 409 && r.body?.code === 'CHANGE_IN_PROGRESS')
   const serverErrors = statuses.filter((s) => s >= 500).length
   const revisions = await ctx.query<{ revision: number; status: string }>('select revision, status from deployments')
   const locks = await ctx.query('select * from change_locks')
   console.log(
-    `concurrent deploys: ${CONCURRENT} requests at once, ${accepted}×202, ${conflicts.length}×409 CHANGE_IN_PROGRESS, ${serverErrors} 5xx; database: ${revisions.filter((r) => r.status === 'deploying').length} in-flight revision, ${locks.length} change lock`,
+    `concurrent deploys: ${CONCURRENT} requests at once, ${accepted}×201, ${conflicts.length}×409 CHANGE_IN_PROGRESS, ${serverErrors} 5xx; database: ${revisions.filter((r) => r.status === 'deploying').length} in-flight revision, ${locks.length} change lock`,
   )
   expect(accepted).toBe(1)
   expect(conflicts).toHaveLength(CONCURRENT - 1)

@@ -55,7 +55,7 @@ await expectStatus(201, 'POST', '/api/v1/serve/fraud/infra-config/prod', { api_s
 for (const version of ['v1.0.0', 'v1.1.0']) {
   await expectStatus(201, 'POST', '/api/v1/artifact', { serve_name: 'fraud', version, image: `registry.example.com/fraud:${version}` })
 }
-await expectStatus(202, 'POST', '/api/v1/serve/fraud/deploy', { env: 'prod', artifact_version: 'v1.0.0' })
+await expectStatus(201, 'POST', '/api/v1/serve/fraud/deploy', { env: 'prod', artifact_version: 'v1.0.0' })
 completeRollout('fraud-prod')
 await ctx.deployment.tracker.tick()
 const victim = (await expectStatus(201, 'POST', '/api/v1/tokens', { name: 'victim', scopes: ['read'] })).body.data as { id: number }
@@ -195,25 +195,25 @@ describe('every mutating operation writes its audit entry on success', () => {
       status: 200,
     },
     { method: 'DELETE', pattern: '/api/v1/serve/{serve_name}/scaling-schedule/{env}', path: '/api/v1/serve/audited/scaling-schedule/prod', status: 200 },
-    { method: 'POST', pattern: '/api/v1/serve/{serve_name}/deploy', path: '/api/v1/serve/audited/deploy', body: { env: 'prod', artifact_version: 'v1' }, status: 202, after: tick },
+    { method: 'POST', pattern: '/api/v1/serve/{serve_name}/deploy', path: '/api/v1/serve/audited/deploy', body: { env: 'prod', artifact_version: 'v1' }, status: 201, after: tick },
     {
       method: 'POST',
       pattern: '/api/v1/serve/{serve_name}/deploy',
       path: '/api/v1/serve/audited/deploy',
       body: { env: 'prod', artifact_version: 'v1', api_serve_deployment_config: { environment_variables: { RUN: '2' } } },
-      status: 202,
+      status: 201,
       after: tick,
     },
-    { method: 'POST', pattern: '/api/v1/serve/{serve_name}/rollback', path: '/api/v1/serve/audited/rollback', body: { env: 'prod' }, status: 202, after: tick },
+    { method: 'POST', pattern: '/api/v1/serve/{serve_name}/rollback', path: '/api/v1/serve/audited/rollback', body: { env: 'prod' }, status: 201, after: tick },
     { method: 'POST', pattern: '/api/v1/serve/{serve_name}/undeploy', path: '/api/v1/serve/audited/undeploy', body: { env: 'prod' }, status: 200 },
-    { method: 'POST', pattern: '/api/v1/serve/{serve_name}/deploy', path: '/api/v1/serve/audited/deploy', body: { env: 'prod', artifact_version: 'v1' }, status: 202, after: tick },
+    { method: 'POST', pattern: '/api/v1/serve/{serve_name}/deploy', path: '/api/v1/serve/audited/deploy', body: { env: 'prod', artifact_version: 'v1' }, status: 201, after: tick },
     { method: 'POST', pattern: '/api/v1/serve/{serve_name}/undeploy/{env}', path: '/api/v1/serve/audited/undeploy/prod', status: 200 },
     {
       method: 'POST',
       pattern: '/api/v1/serve/deploy-model',
       path: '/api/v1/serve/deploy-model',
       body: { serve_name: 'one-click', model_uri: 'models:/fraud/3', env: 'prod' },
-      status: 202,
+      status: 201,
       after: tickFor('one-click-prod'),
     },
     { method: 'POST', pattern: '/api/v1/serve/undeploy-model', path: '/api/v1/serve/undeploy-model', body: { serve_name: 'one-click', env: 'prod' }, status: 200 },

@@ -5,7 +5,7 @@ import { PageQuery } from '../../lib/pagination'
 import { StringEnum } from '../../lib/schema'
 
 /** It goes into the image tag `{serve}_{version}` (a Docker tag: ≤ 128 characters of [A-Za-z0-9_.-]). */
-const version = t.String({
+export const artifactVersion = t.String({
   pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$',
   description: 'Unique per serve: letters, digits, ".", "_", "-", starting with a letter or digit, 1–64 characters',
   examples: ['v1.0.0'],
@@ -19,7 +19,7 @@ export namespace ArtifactModel {
   export const createBody = t.Object(
     {
       serve_name: serveName,
-      version,
+      version: artifactVersion,
       github_repo_url: t.Optional(
         t.String({
           pattern: '^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~-]+)+/?$',

@@ -31,9 +31,13 @@ export function createDeploymentRuntime(context: AppContext): DeploymentRuntime 
 export const deploymentController = (context: AppContext, runtime: DeploymentRuntime) => {
   const { deps, tracker } = runtime
 
-  /** 202 while rolling out; with `?wait=N`, 200 once it has ended, or 504 with where it is. */
-  async function answer(row: DeploymentRow, subject: Subject, waitSeconds: number | undefined) {
-    if (!waitSeconds) return status(202, ok(service.toRevision(row, deps.config, subject), `Revision ${row.revision} is rolling out`))
+  /**
+   * 201 Created with the revision it recorded (`Location`), rolling out; with `?wait=N`, 200 once the
+   * rollout has ended, or 504 with where it is.
+   */
+  async function answer(row: DeploymentRow, subject: Subject, waitSeconds: number | undefined, set: { headers: Record<string, unknown> }) {
+    set.headers.location = `/api/v1/serve/${subject.serve.name}/deployments/${row.revision}`
+    if (!waitSeconds) return status(201, ok(service.toRevision(row, deps.config, subject), `Revision ${row.revision} is rolling out`))
     const settled = await tracker.settle(row.id, waitSeconds * 1000)
     const revision = service.toRevision(settled, deps.config, subject)
     if (settled.status === 'deploying' || settled.status === 'pending') {
@@ -51,37 +55,37 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
     .use(routeScopes)
     .post(
       '/:serve_name/deploy',
-      async ({ params, body, query, request, route }) => {
+      async ({ params, body, query, request, route, set }) => {
         const outcome = await service.deploy(deps, auditContextOf(request, route), params.serve_name, body)
         if (outcome.kind === 'dry-run') {
           return status(200, ok({ dry_run: true as const, manifests: outcome.manifests, diff: outcome.diff, active_revision: outcome.activeRevision }, 'Dry run: nothing was applied or recorded'))
         }
-        return answer(outcome.row, outcome.subject, query.wait)
+        return answer(outcome.row, outcome.subject, query.wait, set)
       },
       {
         params: DeploymentModel.serveParams,
         query: DeploymentModel.waitQuery,
         body: DeploymentModel.deployBody,
         scope: 'deploy',
-        response: { 200: t.Union([DeploymentModel.one, DeploymentModel.dryRun]), 202: DeploymentModel.one, ...mutationErrorResponses(404, 409, 502, 504) },
+        response: { 200: t.Union([DeploymentModel.one, DeploymentModel.dryRun]), 201: DeploymentModel.one, ...mutationErrorResponses(404, 409, 502, 504) },
         detail: {
           tags,
-          summary: 'Deploy an artifact to an environment: records a revision, applies it, answers 202 (or waits with ?wait=seconds); dry_run previews it',
+          summary: 'Deploy an artifact to an environment: records a revision, applies it, answers 201 with its Location (or waits with ?wait=seconds: 200); dry_run previews it',
         },
       },
     )
     .post(
       '/:serve_name/rollback',
-      async ({ params, body, query, request, route }) => {
+      async ({ params, body, query, request, route, set }) => {
         const { row, subject } = await service.rollback(deps, auditContextOf(request, route), params.serve_name, body)
-        return answer(row, subject, query.wait)
+        return answer(row, subject, query.wait, set)
       },
       {
         params: DeploymentModel.serveParams,
         query: DeploymentModel.waitQuery,
         body: DeploymentModel.rollbackBody,
         scope: 'deploy',
-        response: { 200: DeploymentModel.one, 202: DeploymentModel.one, ...mutationErrorResponses(404, 409, 502, 504) },
+        response: { 200: DeploymentModel.one, 201: DeploymentModel.one, ...mutationErrorResponses(404, 409, 502, 504) },
         detail: { tags, summary: 'Roll back: a new revision made from an earlier one (default: the last one active before the current)' },
       },
     )
@@ -157,15 +161,15 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
     )
     .post(
       '/deploy-model',
-      async ({ body, query, request, route }) => {
+      async ({ body, query, request, route, set }) => {
         const { row, subject } = await deployModel(deps, runtime.artifactDeps, auditContextOf(request, route), body)
-        return answer(row, subject, query.wait)
+        return answer(row, subject, query.wait, set)
       },
       {
         query: DeploymentModel.waitQuery,
         body: DeploymentModel.deployModelBody,
         scope: 'deploy',
-        response: { 200: DeploymentModel.one, 202: DeploymentModel.one, ...mutationErrorResponses(404, 409, 502, 504) },
+        response: { 200: DeploymentModel.one, 201: DeploymentModel.one, ...mutationErrorResponses(404, 409, 502, 504) },
         detail: { tags: ['One-click'], summary: 'Deploy an MLflow model in one call: creates or reuses the serve, its infra config and artifact, then deploys' },
       },
     )

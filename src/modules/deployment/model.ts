@@ -1,8 +1,10 @@
 import { t } from 'elysia'
-import { DEPLOYMENT_REASONS, DEPLOYMENT_STATUSES, NODE_CAPACITY_TYPES } from '../../db/schema'
+import { DEPLOYMENT_REASONS, DEPLOYMENT_STATUSES } from '../../db/schema'
 import { Envelope, PageEnvelope } from '../../lib/http'
 import { PageQuery } from '../../lib/pagination'
 import { StringEnum } from '../../lib/schema'
+import { artifactVersion } from '../artifact/model'
+import { nodeCapacityType } from '../infra-config/model'
 import { serveName } from '../serve/model'
 
 const strict = { additionalProperties: false }
@@ -160,11 +162,12 @@ export namespace DeploymentModel {
   export const deployModelBody = t.Object(
     {
       serve_name: serveName,
+      artifact_version: t.Optional({ ...artifactVersion, description: 'The version the model\'s artifact is registered under (as the original requires); default: derived from model_uri, so the same model maps to the same version' }),
       model_uri: t.String({ maxLength: 1024, examples: ['mlflow-artifacts:/45/0123456789abcdef0123456789abcdef/artifacts/model'] }),
       env: t.String({ maxLength: 255, examples: ['prod'] }),
       cores: t.Optional(t.Number({ minimum: 1, maximum: 64, default: 1 })),
       memory: t.Optional(t.Number({ minimum: 1, maximum: 512, default: 2, description: 'GiB' })),
-      node_capacity: t.Optional(StringEnum(NODE_CAPACITY_TYPES)),
+      node_capacity: t.Optional(nodeCapacityType),
       min_replicas: t.Optional(t.Integer({ minimum: 1, maximum: 100 })),
       max_replicas: t.Optional(t.Integer({ minimum: 1, maximum: 100 })),
       environment_variables: t.Optional(t.Record(t.String({ pattern: ENV_VAR_NAME }), t.String({ maxLength: 32_768 }), { maxProperties: 200, additionalProperties: false })),
@@ -186,5 +189,12 @@ export namespace DeploymentModel {
     },
   )
   export type DeployModelBody = typeof deployModelBody.static
-  export const undeployModelBody = t.Object({ serve_name: t.String({ maxLength: 255 }), env: t.String({ maxLength: 255 }) }, strict)
+  export const undeployModelBody = t.Object(
+    {
+      serve_name: t.String({ maxLength: 255 }),
+      env: t.String({ maxLength: 255 }),
+      artifact_version: t.Optional(t.String({ maxLength: 255, description: 'Accepted as the original\'s clients send it; not needed to undeploy' })),
+    },
+    strict,
+  )
 }

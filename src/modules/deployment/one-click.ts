@@ -56,7 +56,7 @@ export async function deployModel(deps: DeploymentDeps, artifactDeps: ArtifactDe
   if (!stored) await createInfraConfig(db, audit, serve.name, environment.name, infraBody)
   const infraSnapshot = mergedInfraConfig(serve, stored ?? ((await infraConfigRow(db, lockKey(subject))) as InfraConfigRow), infraBody)
 
-  const version = modelArtifactVersion(body.model_uri)
+  const version = body.artifact_version ?? modelArtifactVersion(body.model_uri)
   const [artifact] = await db.select().from(artifacts).where(and(eq(artifacts.serveId, serve.id), eq(artifacts.version, version))).limit(1)
   const image = artifact?.image ?? (await createArtifact(artifactDeps, audit, { serve_name: serve.name, version, image: config.defaultRuntime })).image
   if (!image) throw new Error(`artifact ${version} of ${serve.name} has no image`)

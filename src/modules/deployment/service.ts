@@ -14,7 +14,7 @@ import type { AuditContext } from '../../lib/audit'
 import { AppError, notFound } from '../../lib/errors'
 import type { Logger } from '../../lib/logger'
 import { type Page, pageWindow } from '../../lib/pagination'
-import { primaryHost, type RenderedServe, type RenderInput, renderServe, toYaml } from '../../render'
+import { primaryHost, type RenderedServe, type RenderInput, renderServe, routedByPath, toYaml } from '../../render'
 import { findEnvironment } from '../environment/service'
 import type { InfraColumns } from '../placement/revision-inputs'
 import { infraSnapshotOf, isApiSnapshot, type RevisionInputs } from '../placement/revision-inputs'
@@ -33,7 +33,7 @@ export interface DeploymentDeps {
 type Subject = placement.Subject
 
 export function serviceUrl(config: Config, serve: string, environment: Pick<EnvironmentRow, 'domainSuffix'>) {
-  return config.isLocal ? `http://localhost/${serve}/` : `https://${primaryHost(serve, environment.domainSuffix)}`
+  return routedByPath(config, environment.domainSuffix) ? `${config.ingressBaseUrl}/${serve}/` : `https://${primaryHost(serve, environment.domainSuffix)}`
 }
 
 export function toRevision(row: DeploymentRow, config: Config, subject: Subject): DeploymentModel.Revision {

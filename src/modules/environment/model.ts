@@ -7,7 +7,8 @@ import { PageQuery } from '../../lib/pagination'
 /** Lowercase DNS label, 1–20 characters: it is joined with serve names into Kubernetes names (≤ 63). */
 export const ENVIRONMENT_NAME_PATTERN = '^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$'
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$'
-const DOMAIN_SUFFIX = '^\\.?[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$'
+/** A DNS suffix, or empty: serves of an environment without a domain are reached by path (`/{serve}` on the ingress). */
+const DOMAIN_SUFFIX = '^(\\.?[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*)?$'
 
 const environmentName = t.String({
   pattern: ENVIRONMENT_NAME_PATTERN,
@@ -19,7 +20,7 @@ const configFields = {
   domain_suffix: t.String({
     pattern: DOMAIN_SUFFIX,
     maxLength: 253,
-    description: 'Appended to the serve name to form its host, e.g. ".mycompany.com"',
+    description: 'Appended to the serve name to form its host, e.g. ".mycompany.com"; empty: serves are reached by path, `/{serve_name}` on the ingress',
     examples: ['.mycompany.com'],
   }),
   cluster_name: t.String({ minLength: 1, maxLength: 253, examples: ['prod-k8s-cluster'] }),

@@ -1,7 +1,7 @@
 import { t } from 'elysia'
 import { BACKEND_TYPES, NODE_CAPACITY_TYPES, SERVE_TYPES } from '../../db/schema'
 import { Envelope } from '../../lib/http'
-import { StringEnum } from '../../lib/schema'
+import { StringEnum, StringEnumWithAliases } from '../../lib/schema'
 import { DEFAULT_TARGET_CPU_UTILIZATION } from '../placement/revision-inputs'
 
 export { DEFAULT_TARGET_CPU_UTILIZATION }
@@ -11,7 +11,8 @@ const cores = (description = 'CPU cores per pod, 0.1–64 (fractions allowed: 0.
   t.Number({ minimum: 0.1, maximum: 64, description, examples: [4] })
 const memory = (description = 'Memory per pod in GiB, 0.25–512 (fractions allowed: 0.5 = 512Mi)') =>
   t.Number({ minimum: 0.25, maximum: 512, description, examples: [8] })
-const nodeCapacityType = StringEnum(NODE_CAPACITY_TYPES, { description: 'Run on `spot` or `ondemand` nodes' })
+/** `on-demand` is the original's spelling: accepted, stored and answered as `ondemand`. */
+export const nodeCapacityType = StringEnumWithAliases(NODE_CAPACITY_TYPES, { 'on-demand': 'ondemand' }, { description: 'Run on `spot` or `ondemand` nodes (`on-demand` is accepted too)' })
 
 const HOSTNAME = '^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$'
 
@@ -162,6 +163,20 @@ export namespace InfraConfigModel {
     serve_type: StringEnum(SERVE_TYPES),
     api_serve_infra_config: t.Union([t.Required(apiServeInfraConfig), t.Null()], { description: 'For api serves; null for workflow serves' }),
     workflow_serve_config: t.Union([workflowServeConfig, t.Null()], { description: 'For workflow serves; null for api serves' }),
+    backend_type: t.Optional(StringEnum(BACKEND_TYPES, { description: "api serves: the original's field, the same as api_serve_infra_config.backend_type" })),
+    fast_api_config: t.Optional(
+      t.Object(
+        {
+          cores: t.Number(),
+          memory: t.Number(),
+          min_replicas: t.Integer(),
+          max_replicas: t.Integer(),
+          node_capacity_type: StringEnum(NODE_CAPACITY_TYPES),
+          target_cpu_utilization: t.Integer(),
+        },
+        { description: "api serves: the original's shape of the same config, as its clients read it" },
+      ),
+    ),
     created_at: t.String({ format: 'date-time' }),
     updated_at: t.String({ format: 'date-time' }),
   })

@@ -82,12 +82,27 @@ function definedEntries<T extends object>(value: T): Partial<T> {
 }
 
 export function toInfraConfig(row: InfraConfigRow, serve: ServeRow, envName: string): InfraConfigModel.InfraConfig {
+  const api = serve.type === 'api' ? apiSnapshotOf(row) : null
   return {
     serve_name: serve.name,
     env: envName,
     serve_type: serve.type,
-    api_serve_infra_config: serve.type === 'api' ? apiSnapshotOf(row) : null,
+    api_serve_infra_config: api,
     workflow_serve_config: serve.type === 'workflow' ? row.workflowConfig : null,
+    // The original's shape, beside ours: its clients read data.backend_type and data.fast_api_config.
+    ...(api
+      ? {
+          backend_type: api.backend_type,
+          fast_api_config: {
+            cores: api.cores,
+            memory: api.memory,
+            min_replicas: api.min_replicas,
+            max_replicas: api.max_replicas,
+            node_capacity_type: api.node_capacity_type,
+            target_cpu_utilization: api.target_cpu_utilization,
+          },
+        }
+      : {}),
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
   }

@@ -257,7 +257,7 @@ export interface RevisionChange {
   storeInfra?: boolean
   /** Extra audit fields. */
   summary?: Record<string, unknown>
-  /** The status the route answers, for the audit entry: 202 (a deploy), 200 (an infra PATCH). */
+  /** The status the route answers, for the audit entry: 201 (a deploy: a revision created), 200 (an infra PATCH). */
   auditStatus?: number
 }
 
@@ -355,7 +355,7 @@ async function recordRevision(
         await recordAudit(tx, audit, {
           resourceType: 'serve',
           resourceName: subject.serve.name,
-          statusCode: change.auditStatus ?? 202,
+          statusCode: change.auditStatus ?? 201,
           summary: {
             env: subject.environment.name,
             revision,

@@ -15,12 +15,13 @@ const LATEST_ARTIFACTS = 5
 export namespace OverviewModel {
   export const overview = t.Object({
     ...ServeModel.serve.properties,
+    serve: t.Object(ServeModel.serve.properties, { description: "The serve itself, as the original answers it (data.serve); the same fields are also at the top" }),
     infra_configs: t.Array(InfraConfigModel.infraConfig, { description: 'One per configured environment' }),
     latest_artifacts: t.Array(ArtifactModel.artifact, { description: `The ${LATEST_ARTIFACTS} newest artifacts` }),
     deployed_environments: t.Array(t.String(), { description: 'Environments where the serve is deployed' }),
   })
   export type Overview = typeof overview.static
-  export const one = Envelope(overview, { ...ServeModel.example, infra_configs: [], latest_artifacts: [], deployed_environments: [] })
+  export const one = Envelope(overview, { ...ServeModel.example, serve: ServeModel.example, infra_configs: [], latest_artifacts: [], deployed_environments: [] })
 }
 
 export async function serveOverview(db: Db, name: string): Promise<OverviewModel.Overview> {
@@ -30,5 +31,6 @@ export async function serveOverview(db: Db, name: string): Promise<OverviewModel
     latestArtifactsOf(db, serve, LATEST_ARTIFACTS),
     deployedEnvironments(db, serve.id),
   ])
-  return { ...toServe(serve), infra_configs: infra, latest_artifacts: latest, deployed_environments: deployed }
+  const fields = toServe(serve)
+  return { ...fields, serve: fields, infra_configs: infra, latest_artifacts: latest, deployed_environments: deployed }
 }

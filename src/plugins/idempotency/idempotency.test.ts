@@ -1,5 +1,5 @@
 /**
- * Idempotency-Key over the API, against MySQL and a fake Kubernetes API server (deploys answer 202
+ * Idempotency-Key over the API, against MySQL and a fake Kubernetes API server (deploys answer 201
  * and echo their environment variables: answers of any size). Store failures are real database
  * errors: a trigger on idempotency_keys refuses the updates of the keys listed in a fault table.
  */
@@ -186,19 +186,19 @@ describe('Idempotency-Key: answers of any size', () => {
     expect(column?.type).toBe('longtext')
   })
 
-  test('a 202 deploy answer over 64 KiB is stored whole and replayed byte for byte, without a second revision', async () => {
+  test('a 201 deploy answer over 64 KiB is stored whole and replayed byte for byte, without a second revision', async () => {
     await setUpServe('idem-big')
     const body = deployBody('big-marker')
     const first = await deploy('idem-big', body, 'big-1')
-    expect(first.status).toBe(202)
+    expect(first.status).toBe(201)
     expect(first.headers.get('idempotent-replayed')).toBeNull()
     expect(Buffer.byteLength(first.text)).toBeGreaterThan(3 * 65_536)
     expect(JSON.parse(first.text).data.api_serve_deployment_config.environment_variables).toEqual(body.api_serve_deployment_config.environment_variables)
-    expect(await keyRow('big-1')).toMatchObject({ state: 'done', status_code: 202, response_body: first.text })
+    expect(await keyRow('big-1')).toMatchObject({ state: 'done', status_code: 201, response_body: first.text })
     await settle('idem-big')
 
     const again = await deploy('idem-big', body, 'big-1')
-    expect(again.status).toBe(202)
+    expect(again.status).toBe(201)
     expect(again.headers.get('idempotent-replayed')).toBe('true')
     expect(again.text).toBe(first.text)
     expect(again.headers.get('content-type')).toBe(first.headers.get('content-type'))
@@ -212,25 +212,25 @@ describe('Idempotency-Key: a failure to store the answer never repeats the chang
     await injectFault('once-1', 'body', 1)
     const body = deployBody('once-marker')
     const first = await deploy('idem-once', body, 'once-1')
-    expect(first.status).toBe(202)
+    expect(first.status).toBe(201)
     expect(first.headers.get('idempotent-replayed')).toBeNull()
     expect(JSON.parse(first.text).data.revision).toBe(1)
 
     // Meanwhile the claim is held (in progress) or already stored: never a second run.
     const meanwhile = await deploy('idem-once', body, 'once-1')
     if (meanwhile.status === 409) expect(codeOf(meanwhile)).toBe('IDEMPOTENCY_IN_PROGRESS')
-    else expect(meanwhile).toMatchObject({ status: 202, text: first.text })
+    else expect(meanwhile).toMatchObject({ status: 201, text: first.text })
 
     await until(async () => (await keyRow('once-1'))?.state === 'done')
     await settle('idem-once')
     const again = await deploy('idem-once', body, 'once-1')
-    expect(again.status).toBe(202)
+    expect(again.status).toBe(201)
     expect(again.headers.get('idempotent-replayed')).toBe('true')
     expect(again.text).toBe(first.text)
     expect(await revisions('idem-once')).toHaveLength(1)
     const warned = ctx.logs.find((line) => line.includes('stored an idempotent answer after retrying'))
     expect(warned).toBeDefined()
-    expect(JSON.parse(warned as string)).toMatchObject({ level: 'warn', attempts: 2, status: 202 })
+    expect(JSON.parse(warned as string)).toMatchObject({ level: 'warn', attempts: 2, status: 201 })
   })
 
   test('storing keeps failing: the real answer, then retries are refused (answer_lost), never run', async () => {
@@ -245,7 +245,7 @@ describe('Idempotency-Key: a failure to store the answer never repeats the chang
       deploy('idem-lost', lostBody, 'lost-1', { 'x-request-id': 'req-lost-1' }),
       deploy('idem-dead', deadBody, 'dead-1', { 'x-request-id': 'req-dead-1' }),
     ])
-    expect([lost.status, dead.status]).toEqual([202, 202])
+    expect([lost.status, dead.status]).toEqual([201, 201])
     expect(JSON.parse(lost.text).data.api_serve_deployment_config.environment_variables).toEqual(lostBody.api_serve_deployment_config.environment_variables)
     await settle('idem-lost', 'idem-dead')
 
@@ -253,7 +253,7 @@ describe('Idempotency-Key: a failure to store the answer never repeats the chang
     const retryWindow = STORE_RETRY_DELAYS_MS.reduce((sum, delay) => sum + delay, 0) + 10_000
     await until(async () => (await keyRow('lost-1'))?.state === 'answer_lost', retryWindow)
     await until(() => ctx.logs.some((line) => line.includes('nor mark it lost') && line.includes('req-dead-1')), retryWindow)
-    expect(await keyRow('lost-1')).toMatchObject({ status_code: 202, response_body: null })
+    expect(await keyRow('lost-1')).toMatchObject({ status_code: 201, response_body: null })
     expect(await keyRow('dead-1')).toMatchObject({ state: 'in_progress', response_body: null })
 
     const lostRetry = await deploy('idem-lost', lostBody, 'lost-1')
