@@ -13,6 +13,7 @@ import { commitInfraChange } from './modules/deployment/service'
 import { environmentController } from './modules/environment'
 import { healthController } from './modules/health'
 import { infraConfigController } from './modules/infra-config'
+import { configsDcmCannotInstall } from './modules/infra-config/driver-fit'
 import type { InfraConfigHooks } from './modules/infra-config/service'
 import { scalingController } from './modules/scaling'
 import { createScalingScheduler, type ScalingScheduler } from './modules/scaling/worker'
@@ -106,7 +107,7 @@ export function createApp(context: AppContext, workers: AppWorkers = createWorke
     .use(healthController(context))
     .group('/api/v1', (api) =>
       api
-        .use(environmentController(context))
+        .use(environmentController(context, { configsDcmCannotInstall: (environment) => configsDcmCannotInstall(context.database.db, environment) }))
         .use(serveController(context))
         .use(infraConfigController(context, infraConfigHooks))
         .use(artifactController(context))

@@ -8,12 +8,15 @@
  *   `PATCH /resource-instance/values` replaces the values instead; then `POST /resource-instance/start`
  *   installs/upgrades it on the environment's cluster and namespace.
  * - remove: `POST /resource-instance/stop` (a 404 counts as already removed).
- * - status: `POST /resource-instance/status` → `data.status`, mapped onto a rollout phase.
+ * - status: `POST /resource-instance/status` → `data.status.pods` (DCM's `ResourceStatus`: `pods: [{name,
+ *   status, message}]`, null when there are none; `status` is the pod phase, `Pending` for a running pod
+ *   whose containers are not all ready), mapped onto a rollout phase and replica counts.
  * - setAutoscalingBounds: `PATCH /resource-instance/values` with only `replicaCount` (= min) and
  *   `hpa.maxReplicas` (= max) — DCM merges values — then `start` to upgrade the release.
  * The resource id is `{env}-{serve}`. Requests time out and are retried like the Kubernetes driver's.
  */
 import { DCM_CHART, type RenderedServe } from '../render'
+import type { RolloutCondition } from './driver'
 import {
   type ApplyResult,
   ClusterError,
@@ -22,8 +25,8 @@ import {
   type DriverAvailability,
   errorKindOf,
   type RetryPolicy,
-  type RolloutPhase,
   type RolloutStatus,
+  type SecretValues,
   withRetries,
 } from './driver'
 
@@ -36,19 +39,63 @@ export interface DcmDriverOptions {
 /** DCM's name for a serve in an environment. */
 export const dcmResourceId = (target: ClusterTarget) => `${target.environment.name}-${target.serve}`
 
-const COMPLETE = new Set(['running', 'active', 'ready', 'deployed', 'healthy'])
-const FAILED = new Set(['failed', 'error', 'crashloopbackoff', 'imagepullbackoff'])
-const ABSENT = new Set(['not_found', 'notfound', 'inactive', 'stopped', 'deleted', 'uninstalled'])
+/** One pod as DCM reports it (`PodsData` in dto/resource_instance/resource_instance_response_dto.go). */
+export interface DcmPod {
+  name: string
+  /** The pod phase (Pending, Running, Succeeded, Failed, Unknown); DCM reports Running only when every container is ready. */
+  status: string
+  message: string
+}
 
-function phaseOf(status: string): RolloutPhase {
-  const normalised = status.trim().toLowerCase().replace(/[\s-]+/g, '_')
-  if (COMPLETE.has(normalised)) return 'complete'
-  if (FAILED.has(normalised)) return 'failed'
-  if (ABSENT.has(normalised)) return 'absent'
-  return 'progressing'
+/** `{deployment}-{pod-template-hash}`: the pods of one ReplicaSet, i.e. one pod template, share it. */
+const templateOf = (podName: string) => podName.slice(0, Math.max(0, podName.lastIndexOf('-')))
+
+/**
+ * A rollout read off DCM's pods. Pods of templates in `previous` (those running before this apply)
+ * do not count as the new revision's; without it (another process applied), every pod counts.
+ * Complete: at least one pod, every live pod of the new template, and all of them Running (ready).
+ */
+export function rolloutOfPods(pods: readonly DcmPod[], previous?: ReadonlySet<string>): RolloutStatus {
+  if (pods.length === 0) return { phase: 'absent', desiredReplicas: 0, updatedReplicas: 0, readyReplicas: 0, availableReplicas: 0, conditions: [] }
+  const live = pods.filter((pod) => pod.status !== 'Succeeded' && pod.status !== 'Failed')
+  const current = previous ? live.filter((pod) => !previous.has(templateOf(pod.name))) : live
+  const ready = current.filter((pod) => pod.status === 'Running').length
+  const complete = current.length > 0 && current.length === live.length && ready === current.length
+  const notReady = pods.filter((pod) => pod.status !== 'Running')
+  const conditions: RolloutCondition[] = notReady.map((pod) => ({ type: 'PodNotReady', status: pod.status, reason: pod.name, ...(pod.message ? { message: pod.message } : {}) }))
+  const failureReason = notReady.find((pod) => pod.message)?.message
+  return {
+    phase: complete ? 'complete' : 'progressing',
+    desiredReplicas: current.length,
+    updatedReplicas: current.length,
+    readyReplicas: ready,
+    availableReplicas: ready,
+    conditions,
+    ...(failureReason && !complete ? { failureReason } : {}),
+  }
+}
+
+function podsOf(answer: unknown): DcmPod[] {
+  const status = (answer as { data?: { status?: unknown } } | null)?.data?.status
+  if (status === null || status === undefined) return []
+  if (typeof status !== 'object' || Array.isArray(status)) throw new ClusterError('unavailable', 'DCM answered a status that is not a ResourceStatus object (data.status.pods)')
+  const pods = (status as { pods?: unknown }).pods
+  if (pods === null || pods === undefined) return []
+  if (!Array.isArray(pods)) throw new ClusterError('unavailable', 'DCM answered data.status.pods that is not a list')
+  return pods.map((pod) => {
+    const { name, status: phase, message } = (pod ?? {}) as Record<string, unknown>
+    return { name: String(name ?? ''), status: String(phase ?? ''), message: typeof message === 'string' ? message : '' }
+  })
 }
 
 export class DcmDriver implements ClusterDriver {
+  /**
+   * By resource id: the pod templates that were running when this process last applied it. DCM's
+   * status names pods, not revisions; until a pod of a new template runs, the old ones are not the
+   * rollout's end (an upgrade always changes the template: the pods carry the revision annotation).
+   */
+  private readonly previousTemplates = new Map<string, Set<string>>()
+
   constructor(private readonly options: DcmDriverOptions) {}
 
   /** One JSON call; non-2xx becomes a ClusterError with DCM's message. */
@@ -92,10 +139,24 @@ export class DcmDriver implements ClusterDriver {
     return this.request('POST', '/resource-instance/start', { ...this.location(target), artifact_id: dcmResourceId(target), darwin_resource: darwinResource })
   }
 
-  async apply(target: ClusterTarget, rendered: RenderedServe): Promise<ApplyResult> {
+  private async pods(target: ClusterTarget): Promise<DcmPod[]> {
+    try {
+      return podsOf(await this.request<unknown>('POST', '/resource-instance/status', this.location(target)))
+    } catch (error) {
+      // DCM answers an unknown resource with no pods; a 404 from a proxy in front of it means the same.
+      if (error instanceof ClusterError && error.httpStatus === 404) return []
+      throw error
+    }
+  }
+
+  async apply(target: ClusterTarget, rendered: RenderedServe, secrets?: SecretValues): Promise<ApplyResult> {
     if (!rendered.dcm) throw new ClusterError('rejected', 'DCM has no chart for this serve type; use the kubernetes driver')
-    const { darwinResource, version, values } = rendered.dcm
+    const { darwinResource, version, passwordEnv } = rendered.dcm
+    // The MLflow password reaches the app only by value through the chart (envs); it is added here, never stored.
+    const password = passwordEnv && secrets?.mlflowPassword !== undefined ? { [passwordEnv]: secrets.mlflowPassword } : {}
+    const values = { ...rendered.dcm.values, envs: { ...(rendered.dcm.values.envs as Record<string, string>), ...password } }
     const artifactId = dcmResourceId(target)
+    const running = new Set((await this.pods(target)).map((pod) => templateOf(pod.name)))
     try {
       await this.request('POST', '/resource-instance/', { darwin_resource: darwinResource, values, version, artifact_id: artifactId })
     } catch (error) {
@@ -103,10 +164,12 @@ export class DcmDriver implements ClusterDriver {
       await this.request('PATCH', '/resource-instance/values', { values, artifact_id: artifactId, darwin_resource: darwinResource })
     }
     await this.start(target, darwinResource)
+    this.previousTemplates.set(artifactId, running)
     return { applied: [`${darwinResource}/${artifactId}`], pruned: [] }
   }
 
   async remove(target: ClusterTarget): Promise<void> {
+    this.previousTemplates.delete(dcmResourceId(target))
     try {
       await this.request('POST', '/resource-instance/stop', this.location(target))
     } catch (error) {
@@ -115,25 +178,10 @@ export class DcmDriver implements ClusterDriver {
   }
 
   async status(target: ClusterTarget): Promise<RolloutStatus> {
-    let status: string
-    try {
-      const answer = await this.request<{ data?: { status?: unknown } }>('POST', '/resource-instance/status', this.location(target))
-      status = typeof answer.data?.status === 'string' ? answer.data.status : ''
-    } catch (error) {
-      if (!(error instanceof ClusterError && error.httpStatus === 404)) throw error
-      status = 'not_found'
-    }
-    const phase = status === '' ? 'absent' : phaseOf(status)
-    // DCM reports one word, not replica counts.
-    return {
-      phase,
-      desiredReplicas: 0,
-      updatedReplicas: 0,
-      readyReplicas: 0,
-      availableReplicas: 0,
-      conditions: status === '' ? [] : [{ type: 'DcmStatus', status }],
-      ...(phase === 'failed' ? { failureReason: status } : {}),
-    }
+    const id = dcmResourceId(target)
+    const status = rolloutOfPods(await this.pods(target), this.previousTemplates.get(id))
+    if (status.phase === 'complete') this.previousTemplates.delete(id)
+    return status
   }
 
   /** DCM_URL always names a DCM (the original's default is http://localhost:8080); whether it answers is a 502. */

@@ -7,7 +7,10 @@
 import YAML from 'yaml'
 import type { Config } from '../config'
 import { type FieldError, invalid } from '../lib/errors'
+import { chartImage, chartInputProblems, chartProblems, chartValues, DCM_CHART, MLFLOW_PASSWORD_ENV, type ChartInput } from './dcm-values'
 import { type TemplatePath, template } from './templates'
+
+export { DCM_CHART, DCM_REFUSALS, MLFLOW_PASSWORD_ENV } from './dcm-values'
 
 /** A Kubernetes object as plain data (what client-node's KubernetesObject describes, made concrete). */
 export interface KubernetesObject {
@@ -30,6 +33,8 @@ export interface RenderInput {
     security_group: string
     subnets: string
     workflow_url: string
+    /** How the objects reach the cluster; `dcm` also refuses what DCM's chart cannot install. Default kubernetes. */
+    cluster_driver?: 'kubernetes' | 'dcm'
   }
   infra: {
     backend_type: 'fastapi' | 'ray'
@@ -66,7 +71,7 @@ export interface RenderInput {
 }
 
 /** The settings rendering depends on: a slice of the service's Config. */
-export type RenderSettings = Pick<Config, 'templatesDir' | 'env' | 'isLocal' | 'kubeIngressClass' | 'istio' | 'albLogs' | 'deployedService' | 'jobClusterRuntime'>
+export type RenderSettings = Pick<Config, 'templatesDir' | 'env' | 'isLocal' | 'ingressBaseUrl' | 'kubeIngressClass' | 'istio' | 'albLogs' | 'deployedService' | 'jobClusterRuntime'>
 
 /** A Secret the driver must write (from a value it holds) before the objects that reference it. */
 export interface ManagedSecret {
@@ -76,14 +81,13 @@ export interface ManagedSecret {
   labels: Record<string, string>
 }
 
-/** The chart DCM installs for a serve (the original has this one only). */
-export const DCM_CHART = 'darwin-fastapi-serve'
-
-/** What DCM installs: the chart (`darwin_resource`), the artifact version and the values, as the original renders them. */
+/** What DCM installs: the chart (`darwin_resource`), the artifact version and the values the chart reads (src/render/dcm-values.ts). */
 export interface DcmRelease {
   darwinResource: string
   version: string
   values: Record<string, unknown>
+  /** The env var the driver sets to the MLflow password at apply time (the chart has no Secret reference for the app container). */
+  passwordEnv?: string
 }
 
 export interface RenderedServe {
@@ -183,12 +187,8 @@ function hostsOf(input: RenderInput): string[] {
   return [...new Set(hosts.filter((h) => h !== ''))]
 }
 
-/** Splits an image reference at its tag's `:` (not a registry port's); a digest stays in the repository. */
-export function splitImage(image: string): { repository: string; tag: string } {
-  const colon = image.lastIndexOf(':')
-  if (colon <= image.lastIndexOf('/') || image.includes('@')) return { repository: image, tag: 'latest' }
-  return { repository: image.slice(0, colon), tag: image.slice(colon + 1) }
-}
+/** Splits an image reference as DCM's chart joins it back (`repository:tag`; see chartImage). */
+export const splitImage = chartImage
 
 function validate(input: RenderInput): void {
   const errors: FieldError[] = []
@@ -334,6 +334,12 @@ function autoscaler(ctx: Context): KubernetesObject {
   return obj
 }
 
+/** The ALB's AWS tags: environment, service, org, provisioned-by. */
+function albTags(ctx: Context): string {
+  const { input, settings } = ctx
+  return [`environment=${input.environment.name}`, `service=${input.serve.name}`, `org=${settings.deployedService.organizationName}`, `provisioned-by=${MANAGED_BY}`].join(',')
+}
+
 function ingressAnnotations(ctx: Context): Record<string, string> {
   const { input, settings } = ctx
   const annotations: Record<string, string> = {}
@@ -347,12 +353,7 @@ function ingressAnnotations(ctx: Context): Record<string, string> {
   if (securityGroups.length > 0) annotations[`${alb}/security-groups`] = securityGroups.join(',')
   const subnets = commaList(input.environment.subnets)
   if (subnets.length > 0) annotations[`${alb}/subnets`] = subnets.join(',')
-  annotations[`${alb}/tags`] = [
-    `environment=${input.environment.name}`,
-    `service=${input.serve.name}`,
-    `org=${settings.deployedService.organizationName}`,
-    `provisioned-by=${MANAGED_BY}`,
-  ].join(',')
+  annotations[`${alb}/tags`] = albTags(ctx)
   if (settings.albLogs.enabled) {
     annotations[`${alb}/load-balancer-attributes`] = [
       'access_logs.s3.enabled=true',
@@ -452,41 +453,61 @@ function workflowCronJob(ctx: Context): KubernetesObject {
   return obj
 }
 
-/** The Helm values of the original's `darwin-fastapi-serve` chart (see ORIGINAL.md), for DCM. */
-function helmValues(ctx: Context): Record<string, unknown> {
+/** What DCM's chart is given for this serve (src/render/dcm-values.ts decides the values). */
+function chartInput(ctx: Context): ChartInput {
   const { input, settings } = ctx
   const envs: Record<string, string> = {}
-  const secretEnvs: { name: string; secretName: string; secretKey: string }[] = []
-  for (const variable of environmentVariables(ctx)) {
-    if ('value' in variable) envs[variable.name] = variable.value
-    else secretEnvs.push({ name: variable.name, secretName: variable.valueFrom.secretKeyRef.name, secretKey: variable.valueFrom.secretKeyRef.key })
-  }
-  const healthProbe = { httpGet: { path: settings.deployedService.healthcheckPath, port: settings.deployedService.applicationPort } }
-  const amounts = { cpu: String(input.infra.cores), memory: `${input.infra.memory}G` }
-  const capacityType = input.infra.node_capacity_type === 'spot' ? 'spot' : 'on-demand'
+  for (const variable of environmentVariables(ctx)) if ('value' in variable) envs[variable.name] = variable.value
+  const deployment = fromTemplate(ctx, 'fastapi/deployment.yaml').spec.template.spec.containers[0]
+  const timings = ({ httpGet: _, ...rest }: Record<string, unknown>) => rest as unknown as ChartInput['livenessProbe']
   return {
     name: ctx.name,
-    cluster_name: input.environment.cluster_name,
+    serve: input.serve.name,
+    releaseName: `${input.environment.name}-${input.serve.name}`,
+    namespace: ctx.namespace,
+    clusterName: input.environment.cluster_name,
     org: settings.deployedService.organizationName,
-    replicaCount: input.infra.min_replicas,
-    hpa: { maxReplicas: input.infra.max_replicas, targetCPUUtilizationPercentage: input.infra.target_cpu_utilization ?? DEFAULT_TARGET_CPU },
-    image: splitImage(input.artifact.image),
+    env: settings.env,
+    isLocal: settings.isLocal,
+    byPath: routedByPath(settings, input.environment.domain_suffix),
+    pathHost: (settings.ingressBaseUrl ? new URL(settings.ingressBaseUrl).hostname : '') || 'localhost',
+    ingressClass: settings.kubeIngressClass,
+    hosts: ctx.hosts,
+    securityGroups: commaList(input.environment.security_group),
+    subnets: commaList(input.environment.subnets),
+    albLogs: settings.albLogs,
+    tags: albTags(ctx),
+    healthcheckPath: settings.deployedService.healthcheckPath,
+    applicationPort: settings.deployedService.applicationPort,
+    image: input.artifact.image,
     envs,
-    ...(secretEnvs.length > 0 ? { secretEnvs } : {}),
-    service: { httpPort: settings.deployedService.applicationPort },
-    livenessProbe: healthProbe,
-    readinessProbe: healthProbe,
-    resources: { limits: { ...amounts }, requests: { ...amounts } },
-    ...(settings.isLocal ? {} : { nodeSelector: { [CAPACITY_TYPE_LABEL]: capacityType, serve: 'true' } }),
-    istio: { enabled: settings.istio.enabled, serviceName: settings.istio.serviceName, namespace: settings.istio.namespace },
-    ingressInt: {
-      enabled: !settings.istio.enabled,
-      className: settings.kubeIngressClass,
-      namespace: ctx.namespace,
-      hosts: ctx.hosts,
-      annotations: ingressAnnotations(ctx),
-    },
+    cores: input.infra.cores,
+    memoryGiB: input.infra.memory,
+    minReplicas: input.infra.min_replicas,
+    maxReplicas: input.infra.max_replicas,
+    targetCpuUtilization: input.infra.target_cpu_utilization ?? DEFAULT_TARGET_CPU,
+    capacityType: input.infra.node_capacity_type === 'spot' ? 'spot' : 'on-demand',
+    tolerations: (scheduling(ctx, input.infra.node_capacity_type).tolerations ?? []) as Record<string, string>[],
+    strategy: input.deployment.strategy,
+    maxSurge: input.deployment.max_surge ?? '25%',
+    maxUnavailable: input.deployment.max_unavailable ?? 0,
+    revision: input.deployment.revision,
+    livenessProbe: timings(deployment.livenessProbe),
+    readinessProbe: timings(deployment.readinessProbe),
+    revisionAnnotation: ANNOTATIONS.revision,
   }
+}
+
+/** Why DCM cannot install this serve at all, or this render of it (empty: it can). */
+function dcmProblems(ctx: Context, chart: ChartInput | undefined): FieldError[] {
+  const { input, settings } = ctx
+  const problems = chartInputProblems({
+    serveType: input.serve.type,
+    backendType: input.infra.backend_type,
+    istio: settings.istio.enabled,
+    existingPasswordSecret: input.mlflow?.existing_password_secret !== undefined,
+  })
+  return chart ? [...problems, ...chartProblems(chart)] : problems
 }
 
 function byApplyOrder(a: KubernetesObject, b: KubernetesObject): number {
@@ -521,13 +542,19 @@ export function renderServe(input: RenderInput, settings: RenderSettings): Rende
 
   let manifests: KubernetesObject[]
   let dcm: DcmRelease | undefined
+  let chart: ChartInput | undefined
   if (input.serve.type === 'workflow') {
     manifests = [workflowCronJob(ctx)]
   } else if (input.infra.backend_type === 'ray') {
     manifests = [rayService(ctx), service(ctx, { ...selector, [RAY_COMPONENT_LABEL]: 'head' }), ...routing(ctx)]
   } else {
     manifests = [deployment(ctx), service(ctx, { ...selector }), autoscaler(ctx), ...routing(ctx)]
-    dcm = { darwinResource: DCM_CHART, version: input.artifact.version, values: helmValues(ctx) }
+    chart = chartInput(ctx)
+    dcm = { darwinResource: DCM_CHART, version: input.artifact.version, values: chartValues(chart), ...(mlflowSecret ? { passwordEnv: MLFLOW_PASSWORD_ENV } : {}) }
+  }
+  if (input.environment.cluster_driver === 'dcm') {
+    const problems = dcmProblems(ctx, chart)
+    if (problems.length > 0) throw invalid(problems, `DCM cannot install this serve in environment ${input.environment.name}`)
   }
   return { manifests: manifests.sort(byApplyOrder), managedSecrets, ...(dcm ? { dcm } : {}) }
 }

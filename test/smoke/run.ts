@@ -213,9 +213,11 @@ try {
   const registered = dcm.artifacts.get('smoke-dcm-fraud')
   check(
     'deploy to the DCM environment → 200, active; DCM registered the chart and started it',
-    onDcm.status === 200 && onDcm.body?.data?.status === 'active' && registered?.darwin_resource === 'darwin-fastapi-serve' && dcm.running.get('smoke-dcm-fraud') === 'running',
+    onDcm.status === 200 && onDcm.body?.data?.status === 'active' && registered?.darwin_resource === 'darwin-fastapi-serve' && (dcm.pods.get('smoke-dcm-fraud') ?? []).every((pod) => pod.status === 'Running'),
     got(onDcm),
   )
+  const dcmReady = await api('GET', '/api/v1/serve/fraud/status/smoke-dcm')
+  check('its status, read from the pods DCM reports → READY', dcmReady.status === 200 && dcmReady.body?.data?.status === 'READY', got(dcmReady))
 
   check('the healthcheck subcommand exits 0', Bun.spawnSync([binary, 'healthcheck'], { env: { PORT: String(port), ENV: 'smoke' } }).exitCode === 0)
 } finally {

@@ -204,22 +204,43 @@ describe('fastapi serve', () => {
     expect(existing.managedSecrets).toEqual([])
   })
 
-  test('DCM values follow the original chart', () => {
+  test('DCM values: what the chart darwin-fastapi-serve reads (test/unit/dcm-chart.test.ts checks every path)', () => {
     expect(rendered.dcm?.darwinResource).toBe('darwin-fastapi-serve')
     expect(rendered.dcm?.version).toBe('v1.2.0')
     const values = rendered.dcm?.values as any
     expect(values.name).toBe('fraud-prod')
+    expect(values.serviceName).toBe('fraud-prod')
     expect(values.cluster_name).toBe('prod-k8s')
     expect(values.org).toBe('my-org')
     expect(values.replicaCount).toBe(2)
-    expect(values.hpa.maxReplicas).toBe(5)
-    expect(values.image).toEqual({ repository: 'registry.example.com:5000/darwin', tag: 'fraud_v1.2.0' })
+    expect(values.hpa).toEqual({ enabled: true, maxReplicas: 5, cpu: 70, memory: { target: 'Utilization', value: 100, unit: 'Mi' } })
+    expect(values.image).toEqual({ repository: 'registry.example.com:5000/darwin', tag: 'fraud_v1.2.0', pullPolicy: 'Always' })
     expect(values.envs).toEqual({ ENV: 'prod', SERVICE_NAME: 'fraud', MODEL_NAME: 'fraud', THRESHOLD: '0.5' })
-    expect(values.service).toEqual({ httpPort: 8000 })
-    expect(values.livenessProbe).toEqual({ httpGet: { path: '/healthcheck', port: 8000 } })
-    expect(values.resources).toEqual({ limits: { cpu: '2', memory: '4G' }, requests: { cpu: '2', memory: '4G' } })
+    expect(values.service).toEqual({ enabled: true, type: 'ClusterIP', httpPort: 8000, externalPort: 80 })
+    expect(values.livenessProbe.httpGet).toEqual({ path: '/healthcheck', port: 8000 })
+    expect(values.resources).toEqual({ limits: { cpu: '2', memory: '4Gi' }, requests: { cpu: '2', memory: '4Gi' } })
     expect(values.nodeSelector).toEqual({ 'karpenter.sh/capacity-type': 'spot', serve: 'true' })
-    expect(values.ingressInt.hosts).toEqual(['fraud.example.com', 'fraud.internal.example.com'])
+    expect(values.podAnnotations).toEqual({ 'darwin.ml-serve/revision': '7' })
+    expect(values.flagger).toEqual({ enabled: false, maxSurge: 1, maxUnavailable: 0 })
+    expect(values.modelCache).toEqual({ enabled: false })
+    expect(values.ingressInt).toMatchObject({
+      enabled: true,
+      ingressClass: 'alb',
+      namespace: 'ml-serve',
+      hosts: ['fraud.example.com', 'fraud.internal.example.com'],
+      path: '/',
+      pathType: 'Prefix',
+      healthcheckPath: '/healthcheck',
+      tags: 'environment=prod,service=fraud,org=my-org,provisioned-by=darwin-ml-serve',
+      albLogs: { enabled: false },
+    })
+    expect(values.ingressInt.annotations).toEqual({
+      'external-dns.alpha.kubernetes.io/hostname': 'fraud.example.com,fraud.internal.example.com',
+      'alb.ingress.kubernetes.io/security-groups': 'sg-1,sg-2',
+      'alb.ingress.kubernetes.io/subnets': 'subnet-a,subnet-b',
+    })
+    const recreate = renderServe(input({ deployment: { strategy: 'recreate' } }), settings()).dcm?.values as any
+    expect(recreate.flagger).toEqual({ enabled: false, maxSurge: 0, maxUnavailable: '100%' })
   })
 
   test('locally: no node selection, path routing at /<serve>, ROOT_PATH for the app', () => {
@@ -228,7 +249,17 @@ describe('fastapi serve', () => {
     expect(pod.nodeSelector).toBeUndefined()
     expect(pod.containers[0].env).toContainEqual({ name: 'ROOT_PATH', value: '/fraud' })
     expect(find(local.manifests, 'Ingress').spec.rules).toEqual([{ http: { paths: [{ path: '/fraud', pathType: 'Prefix', backend: { service: { name: 'fraud-prod', port: { name: 'http' } } } } ] } }])
-    expect((local.dcm?.values as any).nodeSelector).toBeUndefined()
+    const values = local.dcm?.values as any
+    // null, as the original sends: DCM's merge would keep the chart's default selector under {}.
+    expect(values.nodeSelector).toBeNull()
+    expect(values.tolerations).toEqual([])
+    expect(values.envs.ROOT_PATH).toBe('/fraud')
+    expect(values.ingressInt).toMatchObject({ hosts: ['localhost'], tags: '', annotations: { 'external-dns.alpha.kubernetes.io/hostname': '' } })
+    const nginx = renderServe(input(), loadConfig({ ENV: 'local', ENABLE_OTEL: 'false', KUBE_INGRESS_CLASS: 'nginx' })).dcm?.values as any
+    // The chart's nginx annotations rewrite to /$2: the path's second group is the rest of the request path.
+    expect(nginx.ingressInt).toMatchObject({ ingressClass: 'nginx', path: '/fraud(/|$)(.*)', pathType: 'ImplementationSpecific' })
+    const nginxProd = renderServe(input(), settings({ KUBE_INGRESS_CLASS: 'nginx' })).dcm?.values as any
+    expect(nginxProd.ingressInt).toMatchObject({ path: '/()(.*)', pathType: 'ImplementationSpecific', tags: '' })
   })
 })
 
@@ -309,5 +340,11 @@ describe('determinism and hostile values', () => {
   test('splitImage splits at the tag, not at a registry port', () => {
     expect(splitImage('docker.io/darwin:fraud_v1')).toEqual({ repository: 'docker.io/darwin', tag: 'fraud_v1' })
     expect(splitImage('registry:5000/darwin')).toEqual({ repository: 'registry:5000/darwin', tag: 'latest' })
+    // The chart renders "{repository}:{tag}": a digest splits at its own ':' and is joined back unchanged.
+    const digest = `registry:5000/darwin@sha256:${'a'.repeat(64)}`
+    const { repository, tag } = splitImage(digest)
+    expect(`${repository}:${tag}`).toBe(digest)
+    const tagged = `registry:5000/darwin:v1@sha256:${'b'.repeat(64)}`
+    expect(`${splitImage(tagged).repository}:${splitImage(tagged).tag}`).toBe(tagged)
   })
 })

@@ -116,6 +116,7 @@ async function renderRevision(deps: DeploymentDeps, subject: Subject, inputs: Re
       security_group: environment.securityGroup,
       subnets: environment.subnets,
       workflow_url: environment.workflowUrl,
+      cluster_driver: environment.clusterDriver,
     },
     infra,
     artifact: { version: inputs.artifactVersion, image: inputs.image },

@@ -8,7 +8,8 @@ import * as service from './service'
 
 const tags = ['Environment']
 
-export const environmentController = ({ database }: AppContext) =>
+/** `hooks.configsDcmCannotInstall`: what refuses a switch to cluster_driver dcm (the infra-config module knows). */
+export const environmentController = ({ database, config }: AppContext, hooks: Pick<service.DriverSettings, 'configsDcmCannotInstall'> = {}) =>
   new Elysia({ name: 'environment', prefix: '/environment' })
     .use(routeScopes)
     .post(
@@ -16,13 +17,13 @@ export const environmentController = ({ database }: AppContext) =>
       async ({ body, request, route }) =>
         status(
           201,
-          ok(service.toEnvironment(await service.createEnvironment(database.db, auditContextOf(request, route), body)), 'Environment created'),
+          ok(service.toEnvironment(await service.createEnvironment(database.db, auditContextOf(request, route), body, { istio: config.istio.enabled, ...hooks })), 'Environment created'),
         ),
       {
         body: EnvironmentModel.createBody,
         scope: 'write',
         response: { 201: EnvironmentModel.one, ...mutationErrorResponses(409) },
-        detail: { tags, summary: 'Create an environment (a deployment target: cluster, namespace, domain)' },
+        detail: { tags, summary: 'Create an environment (a deployment target: cluster, namespace, domain). 409 DCM_UNSUPPORTED: cluster_driver dcm while ENABLE_ISTIO is on (DCM\'s chart has no Istio route)' },
       },
     )
     .get(
@@ -53,7 +54,7 @@ export const environmentController = ({ database }: AppContext) =>
       async ({ params, body, request, route }) =>
         ok(
           service.toEnvironment(
-            await service.updateEnvironment(database.db, auditContextOf(request, route), params.environment_name, body),
+            await service.updateEnvironment(database.db, auditContextOf(request, route), params.environment_name, body, { istio: config.istio.enabled, ...hooks }),
           ),
           'Environment updated',
         ),
@@ -61,10 +62,11 @@ export const environmentController = ({ database }: AppContext) =>
         params: EnvironmentModel.params,
         body: EnvironmentModel.updateBody,
         scope: 'write',
-        response: { 200: EnvironmentModel.one, ...mutationErrorResponses(404) },
+        response: { 200: EnvironmentModel.one, ...mutationErrorResponses(404, 409) },
         detail: {
           tags,
-          summary: 'Update an environment: the given config keys are merged into the stored ones',
+          summary:
+            'Update an environment: the given config keys are merged into the stored ones. 409 DCM_UNSUPPORTED: cluster_driver dcm while ENABLE_ISTIO is on, or while infra configs here are ones DCM cannot install (workflow serves, backend_type ray)',
         },
       },
     )

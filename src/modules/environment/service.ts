@@ -5,7 +5,31 @@ import { recordAudit } from '../../lib/audit-log'
 import { type EnvironmentRow, environments } from '../../db/schema'
 import { AppError, conflict, isDuplicateKey, isStillReferenced, notFound } from '../../lib/errors'
 import { escapeLike, type Page, type PageRequest, pageWindow } from '../../lib/pagination'
+import { DCM_REFUSALS } from '../../render'
 import type { EnvironmentModel } from './model'
+
+/** What DCM's chart must be able to install for an environment to use cluster_driver dcm. */
+export interface DriverSettings {
+  /** ENABLE_ISTIO (the service's setting): DCM's chart has no Istio route. */
+  istio: boolean
+  /** The serves whose infra config in this environment DCM cannot install (given by the infra-config module). */
+  configsDcmCannotInstall?: (environment: EnvironmentRow) => Promise<string[]>
+}
+
+const dcmUnsupported = (message: string) => new AppError(409, 'DCM_UNSUPPORTED', message)
+
+/** Refuses (409) cluster_driver dcm where DCM's chart could not install what the environment is for. */
+async function checkDriver(settings: DriverSettings, driver: string | undefined, existing?: EnvironmentRow) {
+  if (driver !== 'dcm') return
+  if (settings.istio) throw dcmUnsupported(`cluster_driver dcm: ${DCM_REFUSALS.istio}`)
+  if (!existing || existing.clusterDriver === 'dcm' || !settings.configsDcmCannotInstall) return
+  const blocking = await settings.configsDcmCannotInstall(existing)
+  if (blocking.length > 0) {
+    throw dcmUnsupported(
+      `cluster_driver dcm: environment ${existing.name} has infra configs that DCM's chart darwin-fastapi-serve cannot install: ${blocking.slice(0, 10).join(', ')}${blocking.length > 10 ? ', …' : ''}. It installs FastAPI serves only`,
+    )
+  }
+}
 
 export function toEnvironment(row: EnvironmentRow): EnvironmentModel.Environment {
   return {
@@ -47,7 +71,8 @@ export async function findEnvironment(db: Db, name: string): Promise<Environment
   return row
 }
 
-export async function createEnvironment(db: Db, audit: AuditContext, body: EnvironmentModel.CreateBody): Promise<EnvironmentRow> {
+export async function createEnvironment(db: Db, audit: AuditContext, body: EnvironmentModel.CreateBody, settings: DriverSettings = { istio: false }): Promise<EnvironmentRow> {
+  await checkDriver(settings, body.environment_configs.cluster_driver)
   try {
     await db.transaction(async (tx) => {
       await tx.insert(environments).values({
@@ -85,11 +110,13 @@ export async function updateEnvironment(
   audit: AuditContext,
   name: string,
   body: EnvironmentModel.UpdateBody,
+  settings: DriverSettings = { istio: false },
 ): Promise<EnvironmentRow> {
   const { environment_configs: nested, ...flat } = body
   const given = { ...flat, ...nested }
   const changes = Object.fromEntries(Object.entries(toColumns(given)).filter(([, value]) => value !== undefined))
   const existing = await findEnvironment(db, name)
+  await checkDriver(settings, given.cluster_driver, existing)
   await db.transaction(async (tx) => {
     if (Object.keys(changes).length > 0) await tx.update(environments).set(changes).where(eq(environments.id, existing.id))
     await recordAudit(tx, audit, { resourceType: 'environment', resourceName: name, statusCode: 200, summary: { environment_configs: given } })

@@ -3,13 +3,14 @@ import type { AppContext } from '../../context'
 import { errorResponses, mutationErrorResponses, ok } from '../../lib/http'
 import { auditContextOf } from '../../plugins/audit'
 import { routeScopes } from '../../plugins/auth'
+import { checkDriverFit } from './driver-fit'
 import { InfraConfigModel } from './model'
 import * as service from './service'
 
 const tags = ['Infra config']
 
 /** `hooks` is how a PATCH is stored: the deployment module stores it and redeploys a deployed serve in one step. */
-export const infraConfigController = ({ database }: AppContext, hooks: service.InfraConfigHooks) =>
+export const infraConfigController = ({ database, config }: AppContext, hooks: service.InfraConfigHooks) =>
   new Elysia({ name: 'infra-config', prefix: '/serve/:serve_name/infra-config' })
     .use(routeScopes)
     .get('', async ({ params }) => ok(await service.listInfraConfigs(database.db, params.serve_name)), {
@@ -20,17 +21,20 @@ export const infraConfigController = ({ database }: AppContext, hooks: service.I
     })
     .post(
       '/:env',
-      async ({ params, body, request, route }) =>
-        status(
-          201,
-          ok(await service.createInfraConfig(database.db, auditContextOf(request, route), params.serve_name, params.env, body), 'Infra config created'),
-        ),
+      async ({ params, body, request, route }) => {
+        await checkDriverFit(database.db, { istio: config.istio.enabled }, params.serve_name, params.env, body)
+        return status(201, ok(await service.createInfraConfig(database.db, auditContextOf(request, route), params.serve_name, params.env, body), 'Infra config created'))
+      },
       {
         params: InfraConfigModel.params,
         body: InfraConfigModel.createBody,
         scope: 'write',
         response: { 201: InfraConfigModel.one, ...mutationErrorResponses(404, 409) },
-        detail: { tags, summary: "Set a serve's infra config for an environment (409 if it exists: PATCH it)" },
+        detail: {
+          tags,
+          summary:
+            "Set a serve's infra config for an environment (409 if it exists: PATCH it). In an environment with cluster_driver dcm: a workflow serve or backend_type ray → 422 (DCM's chart installs FastAPI serves only), ENABLE_ISTIO → 409 DCM_UNSUPPORTED",
+        },
       },
     )
     .get('/:env', async ({ params }) => ok(await service.findInfraConfig(database.db, params.serve_name, params.env)), {
@@ -42,6 +46,7 @@ export const infraConfigController = ({ database }: AppContext, hooks: service.I
     .patch(
       '/:env',
       async ({ params, body, request, route }) => {
+        await checkDriverFit(database.db, { istio: config.istio.enabled }, params.serve_name, params.env, body)
         const updated = await service.updateInfraConfig(database.db, auditContextOf(request, route), hooks, params.serve_name, params.env, body)
         return ok(updated, updated.started_revision === null ? 'Infra config updated' : `Infra config updated; revision ${updated.started_revision} is rolling out with it`)
       },
