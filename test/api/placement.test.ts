@@ -195,3 +195,58 @@ describe('a lock never outlives its revision', () => {
     expect((await deploy('seq7', 'v1')).status).toBe(201)
   })
 })
+
+describe('found by the model-based test (test/model/placement.model.test.ts)', () => {
+  /** A deploy or rollback that started a revision: 201, rolling out. */
+  const rollingOut = (answer: { status: number; body: any }) => {
+    expect(answer.status).toBe(201)
+    expect(answer.body.data.status).toBe('deploying')
+    return answer.body.data.revision as number
+  }
+  const manifestsOf = async (serve: string, revision: number) => (await ctx.request('GET', `/api/v1/serve/${serve}/deployments/${revision}`)).body.data.manifests as string
+
+  test('8. an infra PATCH or a rollback whose apply fails leaves the stored config as it was: the same PATCH, retried, redeploys', async () => {
+    await setUpServe('seq8')
+    rollingOut(await deploy('seq8', 'v1'))
+    completeRollout('seq8')
+    await ctx.deployment.tracker.tick()
+    fake.failNext({ method: 'PATCH', status: 500, message: 'etcdserver: leader changed' })
+    const failed = await patchInfra('seq8', { cores: 2 })
+    fake.clearFailures()
+    expect([failed.status, failed.body.code]).toEqual([502, 'CLUSTER_FAILED'])
+    // Before: the config stayed stored, so the retry "changed nothing" (started_revision null) and cores 2 never ran.
+    expect(await storedInfra('seq8')).toMatchObject({ cores: 1 })
+    const retried = await patchInfra('seq8', { cores: 2 })
+    expect(retried.status).toBe(200)
+    expect(retried.body.data.started_revision).toBe(3)
+    expect(cpuOf('seq8')).toBe('2')
+    completeRollout('seq8')
+    await ctx.deployment.tracker.tick()
+
+    // A rollback stores the restored revision's config: a failed one puts it back as well.
+    fake.failNext({ method: 'PATCH', status: 503, message: 'the API server is shutting down' })
+    const rollback = await ctx.request('POST', '/api/v1/serve/seq8/rollback', { env: 'prod', revision: 1 })
+    fake.clearFailures()
+    expect([rollback.status, rollback.body.code]).toEqual([502, 'CLUSTER_FAILED'])
+    expect(await storedInfra('seq8')).toMatchObject({ cores: 2 })
+    expect(await locks('seq8')).toEqual([])
+  })
+
+  test('9. a rollback to a rollback gives back its manifests byte for byte (they carry the number of the revision first restored)', async () => {
+    await setUpServe('seq9')
+    for (const version of ['v1', 'v2']) {
+      rollingOut(await deploy('seq9', version))
+      completeRollout('seq9')
+      await ctx.deployment.tracker.tick()
+    }
+    const third = rollingOut(await ctx.request('POST', '/api/v1/serve/seq9/rollback', { env: 'prod' })) // to 1
+    completeRollout('seq9')
+    await ctx.deployment.tracker.tick()
+    const fourth = rollingOut(await ctx.request('POST', '/api/v1/serve/seq9/rollback', { env: 'prod', revision: third }))
+    expect(await manifestsOf('seq9', third)).toBe(await manifestsOf('seq9', 1))
+    // Before: revision 4 was rendered with the number 3, so its pod template differed from revision 3's.
+    expect(await manifestsOf('seq9', fourth)).toBe(await manifestsOf('seq9', third))
+    const template = (fake.get('Deployment', NS, 'seq9-prod')?.spec as { template: { metadata: { annotations: Record<string, string> } } }).template
+    expect(template.metadata.annotations['darwin.ml-serve/revision']).toBe('1')
+  })
+})

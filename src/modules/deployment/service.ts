@@ -240,10 +240,23 @@ export async function rollback(deps: DeploymentDeps, audit: AuditContext, serveN
   const row = await start(deps, audit, subject, {
     reason: 'rollback',
     rolledBackFrom: target.revision,
+    // A rollback's manifests carry the number of the revision it restored: restoring it must give them back byte for byte.
+    renderAs: await renderedNumber(deps.db, subject.serve.id, target),
     inputs: { artifactVersion: target.artifactVersion, image: target.image, deploymentConfig: target.deploymentConfig, infraSnapshot: target.infraSnapshot },
     storeInfra: true,
   })
   return { row, subject }
+}
+
+/** The revision number a revision's manifests carry: its own, or for a rollback that of the revision it restored. */
+async function renderedNumber(db: Executor, serveId: number, row: DeploymentRow): Promise<number> {
+  let current = row
+  while (current.reason === 'rollback' && current.rolledBackFrom !== null) {
+    const restored = await placement.revisionOf(db, serveId, current.rolledBackFrom)
+    if (!restored) break
+    current = restored.deployment
+  }
+  return current.revision
 }
 
 /**

@@ -249,6 +249,8 @@ export interface RevisionChange {
   inputs: RevisionInputs
   /** For a rollback: the revision restored (its number names the render, so its manifests come back exactly). */
   rolledBackFrom?: number
+  /** The revision number the render carries, when not its own or rolledBackFrom (a rollback to a rollback: the number its manifests carry). */
+  renderAs?: number
   /** Renders the revision (the deployment module does: it knows the scaling windows and settings). */
   render(inputs: RevisionInputs, revision: number): Promise<RenderedServe>
   /** Values for the Secrets the render references (the MLflow password). */
@@ -275,7 +277,7 @@ export async function startRevision(deps: PlacementDeps, audit: AuditContext, su
   if (outcome === 'refuse') {
     throw new AppError(409, 'CHANGE_IN_PROGRESS', `Revision ${view.inFlight?.revision} of this serve is rolling out in ${subject.environment.name}; retry when it ends (an undeploy, a rollback or an infra change may interrupt it)`)
   }
-  const { row, rendered, preempted } = await recordRevision(deps, audit, subject, change, outcome === 'preempt')
+  const { row, rendered, preempted, previousInfra } = await recordRevision(deps, audit, subject, change, outcome === 'preempt')
   try {
     await deps.drivers.for(clusterTarget(subject)).apply(clusterTarget(subject), rendered, { mlflowPassword: change.secrets?.mlflowPassword ?? config.mlflow.password })
   } catch (error) {
@@ -285,6 +287,8 @@ export async function startRevision(deps: PlacementDeps, audit: AuditContext, su
         .update(deployments)
         .set({ status: 'failed', failureReason: `apply failed: ${reason}`.slice(0, 2048), endedAt: new Date(), ...(appliedSome(error) ? { appliedAt: new Date() } : {}) })
         .where(and(eq(deployments.id, row.id), eq(deployments.status, 'pending')))
+      // The config stored with it goes back too: else a retry of the same PATCH "changes nothing" and never deploys it.
+      if (previousInfra) await storeInfraColumns(tx, key, previousInfra)
       // A preempted rollout gets its lock back, so that it is still tracked and released as before.
       if (preempted) await handBackChangeLock(tx, key, preempted)
       else await releaseChangeLock(tx, key, row.id)
@@ -314,16 +318,16 @@ async function recordRevision(
   subject: Subject,
   change: RevisionChange,
   preempt: boolean,
-): Promise<{ row: DeploymentRow; rendered: RenderedServe; preempted?: Acquired['preempted'] }> {
+): Promise<{ row: DeploymentRow; rendered: RenderedServe; preempted?: Acquired['preempted']; previousInfra?: InfraColumns }> {
   const { db } = deps
   const key = lockKey(subject)
   for (let attempt = 0; attempt < 10; attempt++) {
     // Spread the retries of requests that collided, so that the next round finds the winner's lock.
     if (attempt > 0) await Bun.sleep(5 + Math.random() * 20 * attempt)
     const revision = await nextRevisionNumber(db, subject.serve.id)
-    const rendered = await change.render(change.inputs, change.rolledBackFrom ?? revision)
+    const rendered = await change.render(change.inputs, change.renderAs ?? change.rolledBackFrom ?? revision)
     try {
-      const { id, preempted } = await db.transaction(async (tx) => {
+      const { id, preempted, previousInfra } = await db.transaction(async (tx) => {
         // The lock and the revision commit together: whoever is refused can always name the revision.
         const acquired = await acquireChangeLock(tx, key, {
           operation: change.reason,
@@ -351,6 +355,7 @@ async function recordRevision(
           .$returningId()
         const deploymentId = Number(inserted?.id)
         await attachDeployment(tx, key, deploymentId)
+        const previousInfra = change.storeInfra ? storedInfraColumns(await infraConfigRow(tx, key)) : undefined
         if (change.storeInfra) await storeInfraColumns(tx, key, infraColumnsOf(change.inputs.infraSnapshot))
         await recordAudit(tx, audit, {
           resourceType: 'serve',
@@ -367,9 +372,9 @@ async function recordRevision(
             ...change.summary,
           },
         })
-        return { id: deploymentId, preempted: acquired.preempted }
+        return { id: deploymentId, preempted: acquired.preempted, previousInfra }
       })
-      return { row: await deploymentById(db, id), rendered, preempted }
+      return { row: await deploymentById(db, id), rendered, preempted, previousInfra }
     } catch (error) {
       // Another environment of the same serve took this revision number a moment ago, or concurrent
       // requests deadlocked on the lock row: either way, run again (the loser then sees the lock).
@@ -377,6 +382,13 @@ async function recordRevision(
     }
   }
   throw new AppError(409, 'CHANGE_IN_PROGRESS', 'Too many concurrent changes of this serve; retry')
+}
+
+/** The infra_configs columns of a row as stored (what a failed apply puts back). */
+function storedInfraColumns(row: InfraConfigRow | undefined): InfraColumns | undefined {
+  if (!row) return undefined
+  const { backendType, cores, memory, minReplicas, maxReplicas, nodeCapacityType, targetCpuUtilization, additionalHosts, workflowConfig } = row
+  return { backendType, cores, memory, minReplicas, maxReplicas, nodeCapacityType, targetCpuUtilization, additionalHosts, workflowConfig }
 }
 
 async function storeInfraColumns(tx: Tx, key: LockKey, columns: InfraColumns) {
