@@ -15,6 +15,7 @@ import { createTestContext } from '../support/context'
 import { FakeKubernetes } from '../support/fake-kubernetes'
 import { environmentBody } from '../support/fixtures'
 import { OpenApiContract, type OpenApiSpec } from '../support/openapi-contract'
+import { seedNamedResources } from '../support/sweep'
 
 const fake = new FakeKubernetes()
 afterAll(() => fake.stop())
@@ -35,47 +36,16 @@ const spec = (await ctx.request('GET', '/docs/json')).body as OpenApiSpec & {
 const contract = await ctx.contract()
 const operations = contract.all().filter((operation) => operation.pattern.startsWith('/api/'))
 
-async function expectStatus(expected: number, method: string, path: string, body?: unknown, headers?: Record<string, string>) {
-  const response = await ctx.request(method, path, body, headers)
-  if (response.status !== expected) throw new Error(`${method} ${path}: expected ${expected}, got ${response.status} ${JSON.stringify(response.body)}`)
-  return response
-}
 
 function completeRollout(name: string, replicas = 1) {
   const generation = Number(fake.get('Deployment', NS, name)?.metadata.generation ?? 1)
   fake.setStatus('Deployment', NS, name, { observedGeneration: generation, replicas, updatedReplicas: replicas, readyReplicas: replicas, availableReplicas: replicas })
 }
 
-// Resources every path parameter can name: environment prod, serve fraud with an infra config and two
-// prebuilt artifacts, revision 1 active.
-await expectStatus(201, 'POST', '/api/v1/environment', environmentBody('prod', { namespace: NS }))
-await expectStatus(201, 'POST', '/api/v1/serve', { name: 'fraud', type: 'api' })
-const infra = { backend_type: 'fastapi', cores: 1, memory: 2, min_replicas: 1, max_replicas: 3, node_capacity_type: 'spot' }
-await expectStatus(201, 'POST', '/api/v1/serve/fraud/infra-config/prod', { api_serve_infra_config: infra })
-for (const version of ['v1', 'v2']) {
-  await expectStatus(201, 'POST', '/api/v1/artifact', { serve_name: 'fraud', version, image: `registry.example.com/fraud:${version}` })
-}
-await expectStatus(201, 'POST', '/api/v1/serve/fraud/deploy', { env: 'prod', artifact_version: 'v1' })
-completeRollout('fraud-prod')
-await ctx.deployment.tracker.tick()
+// Resources every path parameter can name (revision 1 of fraud active in prod, artifacts v1 and v2).
+const { fill } = await seedNamedResources(ctx, fake, { namespace: NS, versions: ['v1', 'v2'] })
 const adminTokenId = (await ctx.query<{ id: number }>("select id from api_tokens where name = 'admin'"))[0]?.id ?? 0
-const victim = (await expectStatus(201, 'POST', '/api/v1/tokens', { name: 'victim', scopes: ['read'] })).body.data as { id: number }
-
-const PATH_VALUES: Record<string, string> = {
-  environment_name: 'prod',
-  serve_name: 'fraud',
-  env: 'prod',
-  version: 'v1',
-  revision: '1',
-  job_id: '1',
-  token_id: String(victim.id),
-}
-const fill = (pattern: string) =>
-  pattern.replace(/\{(\w+)\}/g, (_, name: string) => {
-    const value = PATH_VALUES[name]
-    if (value === undefined) throw new Error(`no value for path parameter ${name} in ${pattern}: add one to PATH_VALUES`)
-    return value
-  })
+const infra = { backend_type: 'fastapi', cores: 1, memory: 2, min_replicas: 1, max_replicas: 3, node_capacity_type: 'spot' }
 
 describe('security requirements in /docs/json', () => {
   test('the open routes carry none; every /api/ operation needs the bearer token', () => {
@@ -184,13 +154,13 @@ describe('PATCH of a deployed serve\'s infra config answers what its redeploy an
     fake.setDelay(300)
     const deploying = ctx.request('POST', '/api/v1/serve/fraud/deploy', { env: 'prod', artifact_version: 'v2' })
     await Bun.sleep(100)
-    const refused = await patch({ api_serve_infra_config: { max_replicas: 4 } })
+    const refused = await patch({ api_serve_infra_config: { max_replicas: 3 } })
     fake.setDelay(0)
     expect((await deploying).status).toBe(201)
     expect(refused.status).toBe(409)
     expect(refused.body.code).toBe('CHANGE_IN_PROGRESS')
     const [row] = await ctx.query<{ max_replicas: number }>('select max_replicas from infra_configs')
-    expect(row?.max_replicas).not.toBe(4)
+    expect(row?.max_replicas).not.toBe(3)
     completeRollout('fraud-prod')
     await ctx.deployment.tracker.tick()
     expect((await ctx.request('GET', '/api/v1/serve/fraud/deployment/prod')).body.data.active.artifact_version).toBe('v2')

@@ -14,6 +14,7 @@ import { SCOPE_KEY } from '../../src/plugins/auth/scopes'
 import { createTestContext } from '../support/context'
 import { FakeKubernetes } from '../support/fake-kubernetes'
 import { environmentBody } from '../support/fixtures'
+import { resourceTableChecksums, seedNamedResources } from '../support/sweep'
 
 const fake = new FakeKubernetes()
 afterAll(() => fake.stop())
@@ -46,48 +47,8 @@ async function expectStatus(expected: number, method: string, path: string, body
   return response
 }
 
-// Resources every path parameter can name: environment prod, serve fraud deployed at revision 1,
-// artifact v1.0.0, a token to revoke.
-await expectStatus(201, 'POST', '/api/v1/environment', environmentBody('prod', { namespace: NS }))
-await expectStatus(201, 'POST', '/api/v1/serve', { name: 'fraud', type: 'api' })
-const infra = { backend_type: 'fastapi', cores: 1, memory: 2, min_replicas: 2, max_replicas: 4, node_capacity_type: 'spot' }
-await expectStatus(201, 'POST', '/api/v1/serve/fraud/infra-config/prod', { api_serve_infra_config: infra })
-for (const version of ['v1.0.0', 'v1.1.0']) {
-  await expectStatus(201, 'POST', '/api/v1/artifact', { serve_name: 'fraud', version, image: `registry.example.com/fraud:${version}` })
-}
-await expectStatus(201, 'POST', '/api/v1/serve/fraud/deploy', { env: 'prod', artifact_version: 'v1.0.0' })
-completeRollout('fraud-prod')
-await ctx.deployment.tracker.tick()
-const victim = (await expectStatus(201, 'POST', '/api/v1/tokens', { name: 'victim', scopes: ['read'] })).body.data as { id: number }
+const { fill } = await seedNamedResources(ctx, fake, { namespace: NS })
 
-const PATH_VALUES: Record<string, string> = {
-  environment_name: 'prod',
-  serve_name: 'fraud',
-  env: 'prod',
-  version: 'v1.0.0',
-  revision: '1',
-  job_id: '1',
-  token_id: String(victim.id),
-}
-const fill = (path: string) =>
-  path.replace(/\{(\w+)\}/g, (_, name: string) => {
-    const value = PATH_VALUES[name]
-    if (value === undefined) throw new Error(`no value for path parameter ${name} in ${path}: add one to PATH_VALUES`)
-    return value
-  })
-
-/** Tables whose content must not change when a call is refused (the audit log records refusals). */
-async function checksums() {
-  const tables = await ctx.query<{ name: string }>(
-    "select table_name as name from information_schema.tables where table_schema = database() and table_name not in ('audit_log', 'api_tokens', 'leases', '__drizzle_migrations')",
-  )
-  const sums: Record<string, unknown> = {}
-  for (const { name } of tables) {
-    const [row] = await ctx.query<{ Checksum: unknown }>(`checksum table \`${name}\``)
-    sums[name] = row?.Checksum
-  }
-  return sums
-}
 
 describe('auth sweep over every /api/ operation in /docs/json', () => {
   test('401 without a token, with a garbage token and with a revoked token; 403 without the needed scope', async () => {
@@ -106,7 +67,7 @@ describe('auth sweep over every /api/ operation in /docs/json', () => {
       'revoked token': `Bearer ${revoked}`,
       'wrong scheme': `Basic ${btoa(`admin:${ctx.adminToken}`)}`,
     }
-    const before = await checksums()
+    const before = await resourceTableChecksums(ctx)
     const wrong: string[] = []
     const undocumented: string[] = []
     /** Sends, and notes an answer whose status the operation does not list in /docs/json. */
@@ -151,7 +112,7 @@ describe('auth sweep over every /api/ operation in /docs/json', () => {
     expect(undocumented).toEqual([])
     expect(unauthorized).toBe(operations.length * 4)
     expect(forbidden).toBe(operations.length - readOnly)
-    expect(await checksums()).toEqual(before)
+    expect(await resourceTableChecksums(ctx)).toEqual(before)
     expect(operations.length).toBeGreaterThan(40)
   }, 60_000)
 })
@@ -171,6 +132,7 @@ describe('every mutating operation writes its audit entry on success', () => {
     await ctx.deployment.tracker.tick()
   }
   const tick = tickFor('audited-prod')
+  const infra = { backend_type: 'fastapi', cores: 1, memory: 2, min_replicas: 2, max_replicas: 4, node_capacity_type: 'spot' }
   let tokenId = 0
   const CALLS: Call[] = [
     { method: 'POST', pattern: '/api/v1/environment', path: '/api/v1/environment', body: environmentBody('audit-env'), status: 201 },

@@ -7,6 +7,7 @@
 import { describe, expect, test } from 'bun:test'
 import { createTestContext } from '../support/context'
 import { environmentBody } from '../support/fixtures'
+import { resourceTableChecksums } from '../support/sweep'
 
 const ctx = await createTestContext()
 await ctx.request('POST', '/api/v1/environment', environmentBody('prod'))
@@ -62,22 +63,10 @@ function badBodies(schema: JsonSchema | undefined): unknown[] {
 
 const spec = (await ctx.request('GET', '/docs/json')).body as { paths: Record<string, Record<string, Operation>> }
 
-async function checksums() {
-  const tables = await ctx.query<{ name: string }>(
-    // api_tokens records the token's use (last_used_at, at most once a minute): a sweep slowed past a minute by a busy machine touched it.
-    "select table_name as name from information_schema.tables where table_schema = database() and table_name not in ('audit_log', 'api_tokens', 'idempotency_keys', 'leases', '__drizzle_migrations')",
-  )
-  const sums: Record<string, unknown> = {}
-  for (const { name } of tables) {
-    const [row] = await ctx.query<{ Checksum: unknown }>(`checksum table \`${name}\``)
-    sums[name] = row?.Checksum
-  }
-  return sums
-}
 
 describe('bad-input sweep over every documented operation', () => {
   test('no 5xx, no status /docs/json does not list, and no change to any resource table', async () => {
-    const before = await checksums()
+    const before = await resourceTableChecksums(ctx)
     let sent = 0
     const serverErrors: string[] = []
     const undocumented: string[] = []
@@ -110,7 +99,7 @@ describe('bad-input sweep over every documented operation', () => {
     )
     expect(serverErrors).toEqual([])
     expect(undocumented).toEqual([])
-    expect(await checksums()).toEqual(before)
+    expect(await resourceTableChecksums(ctx)).toEqual(before)
     expect(sent).toBeGreaterThan(500)
   }, 300_000)
 })

@@ -18,6 +18,7 @@ import mysql from 'mysql2/promise'
 import { freePort } from '../../src/db/local-server'
 import { createTestContext } from '../support/context'
 import { environmentBody } from '../support/fixtures'
+import { resourceTableChecksums } from '../support/sweep'
 
 const MAX_BODY_BYTES = 1_048_576
 const MAX_JSON_DEPTH = 32
@@ -101,18 +102,6 @@ const mutating: Operation[] = Object.entries(spec.paths)
       .map((method) => ({ method: method.toUpperCase(), path: pattern.replace(/\{(\w+)\}/g, (_, name: string) => PATH_VALUES[name] ?? 'x') })),
   )
 
-async function checksums() {
-  const tables = await ctx.query<{ name: string }>(
-    "select table_name as name from information_schema.tables where table_schema = database() and table_name not in ('audit_log', 'api_tokens', 'leases', 'idempotency_keys', '__drizzle_migrations')",
-  )
-  const sums: Record<string, unknown> = {}
-  for (const { name } of tables) {
-    const [row] = await ctx.query<{ Checksum: unknown }>(`checksum table \`${name}\``)
-    sums[name] = row?.Checksum
-  }
-  return sums
-}
-
 async function send(method: string, path: string, body: RequestInit['body'], headers: Record<string, string> = {}) {
   const started = performance.now()
   const response = await ctx.app.handle(
@@ -130,7 +119,7 @@ async function send(method: string, path: string, body: RequestInit['body'], hea
 describe('hostile bodies, in process', () => {
   test('every mutating operation refuses each one with its 4xx, within 1 s, storing nothing', async () => {
     expect(mutating.length).toBeGreaterThanOrEqual(20)
-    const before = await checksums()
+    const before = await resourceTableChecksums(ctx)
     const wrong: string[] = []
     const undocumented: string[] = []
     let sent = 0
@@ -157,7 +146,7 @@ describe('hostile bodies, in process', () => {
     )
     expect(wrong).toEqual([])
     expect(undocumented).toEqual([])
-    expect(await checksums()).toEqual(before)
+    expect(await resourceTableChecksums(ctx)).toEqual(before)
   }, 120_000)
 
   test('a lone surrogate in a description: 422 naming the field, nothing stored, the refusal audited (it used to be a 500)', async () => {

@@ -21,6 +21,7 @@ import { SCOPE_KEY } from '../../src/plugins/auth/scopes'
 import { createTestContext } from '../support/context'
 import { FakeKubernetes } from '../support/fake-kubernetes'
 import { environmentBody } from '../support/fixtures'
+import { resourceTableChecksums, seedNamedResources } from '../support/sweep'
 
 const fake = new FakeKubernetes()
 const settings = { ENV: 'prod', ROLLOUT_POLL_INTERVAL_MS: '50', CLUSTER_REQUEST_ATTEMPTS: '1', CLUSTER_REQUEST_TIMEOUT_MS: '2000' }
@@ -40,37 +41,10 @@ async function expectStatus(expected: number | number[], method: string, path: s
 }
 
 // What every path can name, each in a state where the operation would succeed (or at least act).
-await expectStatus(201, 'POST', '/api/v1/environment', environmentBody('prod', { namespace: NS }))
-await expectStatus(201, 'POST', '/api/v1/serve', { name: 'fraud', type: 'api' })
+const { fill } = await seedNamedResources(ctx, fake, { namespace: NS })
 const infra = { backend_type: 'fastapi', cores: 1, memory: 2, min_replicas: 2, max_replicas: 4, node_capacity_type: 'spot' }
-await expectStatus(201, 'POST', '/api/v1/serve/fraud/infra-config/prod', { api_serve_infra_config: infra })
-for (const version of ['v1.0.0', 'v1.1.0']) {
-  await expectStatus(201, 'POST', '/api/v1/artifact', { serve_name: 'fraud', version, image: `registry.example.com/fraud:${version}` })
-}
-// A deploy answers 201 or 202 (the revision recorded, the rollout under way).
-await expectStatus([201, 202], 'POST', '/api/v1/serve/fraud/deploy', { env: 'prod', artifact_version: 'v1.0.0' })
-const generation = Number(fake.get('Deployment', NS, 'fraud-prod')?.metadata.generation ?? 1)
-fake.setStatus('Deployment', NS, 'fraud-prod', { observedGeneration: generation, replicas: 2, updatedReplicas: 2, readyReplicas: 2, availableReplicas: 2 })
-await ctx.deployment.tracker.tick()
 const window = { name: 'night', start: '0 22 * * *', duration_minutes: 60, min_replicas: 1, max_replicas: 2 }
 await expectStatus(200, 'PUT', '/api/v1/serve/fraud/scaling-schedule/prod', { timezone: 'UTC', windows: [window] })
-const victim = (await expectStatus(201, 'POST', '/api/v1/tokens', { name: 'victim', scopes: ['read'] })).body.data as { id: number }
-
-const PATH_VALUES: Record<string, string> = {
-  environment_name: 'prod',
-  serve_name: 'fraud',
-  env: 'prod',
-  version: 'v1.0.0',
-  revision: '1',
-  job_id: '1',
-  token_id: String(victim.id),
-}
-const fill = (pattern: string) =>
-  pattern.replace(/\{(\w+)\}/g, (_, name: string) => {
-    const value = PATH_VALUES[name]
-    if (value === undefined) throw new Error(`no value for path parameter ${name} in ${pattern}: add one to PATH_VALUES`)
-    return value
-  })
 
 /** A body each operation would accept: a bypass would change something. */
 const BODIES: Record<string, unknown> = {
@@ -145,14 +119,7 @@ const lacking: Record<'write' | 'deploy' | 'admin', string> = {
 
 /** Tables whose content must not change (the audit log records refusals; tokens record their use). */
 async function snapshot() {
-  const tables = await ctx.query<{ name: string }>(
-    "select table_name as name from information_schema.tables where table_schema = database() and table_name not in ('audit_log', 'api_tokens', 'leases', 'idempotency_keys', '__drizzle_migrations')",
-  )
-  const sums: Record<string, unknown> = {}
-  for (const { name } of tables) {
-    const [row] = await ctx.query<{ Checksum: unknown }>(`checksum table \`${name}\``)
-    sums[name] = row?.Checksum
-  }
+  const sums = await resourceTableChecksums(ctx)
   const [audit] = await ctx.query<{ n: number }>("select count(*) as n from audit_log where outcome = 'success'")
   const [tokens] = await ctx.query<{ n: number }>('select count(*) as n from api_tokens where revoked_at is null')
   return { sums, auditSuccesses: Number(audit?.n), liveTokens: Number(tokens?.n), clusterWrites: fake.requests.filter((r) => r.method !== 'GET').length }
