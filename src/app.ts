@@ -14,6 +14,7 @@ import { environmentController } from './modules/environment'
 import { healthController } from './modules/health'
 import { infraConfigController } from './modules/infra-config'
 import { configsDcmCannotInstall } from './modules/infra-config/driver-fit'
+import { cronProblem } from './modules/scaling/cron'
 import type { InfraConfigHooks } from './modules/infra-config/service'
 import { scalingController } from './modules/scaling'
 import { createScalingScheduler, type ScalingScheduler } from './modules/scaling/worker'
@@ -109,7 +110,7 @@ export function createApp(context: AppContext, workers: AppWorkers = createWorke
       api
         .use(environmentController(context, { configsDcmCannotInstall: (environment) => configsDcmCannotInstall(context.database.db, environment) }))
         .use(serveController(context))
-        .use(infraConfigController(context, infraConfigHooks))
+        .use(infraConfigController(context, infraConfigHooks, { scheduleProblem: cronProblem }))
         .use(artifactController(context))
         .use(deploymentController(context, deployment))
         .use(tokenController(context))

@@ -297,7 +297,7 @@ describe('workflow serve', () => {
     expect(env).toContainEqual({ name: 'WORKFLOW_URL', value: 'http://workflow:8080' })
     expect(env).toContainEqual({ name: 'JOB_CLUSTER_RUNTIME', value: 'ray-2.37-py310' })
     const spec = JSON.parse(env.find((v: { name: string }) => v.name === 'JOB_CLUSTER_SPEC').value)
-    expect(spec).toEqual({ runtime: 'ray-2.37-py310', head: { cores: 2, memory_gib: 4, node_capacity_type: 'spot' }, workers: { min_replicas: 2, max_replicas: 5 } })
+    expect(spec).toEqual({ runtime: 'ray-2.37-py310', head: { cores: 2, memory_gib: 4, node_capacity_type: 'spot' }, worker_groups: [{ cores_per_pod: 2, memory_gib_per_pod: 4, min_pods: 2, max_pods: 5, node_capacity_type: 'spot' }] })
   })
 })
 
@@ -346,5 +346,60 @@ describe('determinism and hostile values', () => {
     expect(`${repository}:${tag}`).toBe(digest)
     const tagged = `registry:5000/darwin:v1@sha256:${'b'.repeat(64)}`
     expect(`${splitImage(tagged).repository}:${splitImage(tagged).tag}`).toBe(tagged)
+  })
+})
+
+describe('what a cluster would refuse is refused at render (422 naming the field)', () => {
+  const refused = (over: Parameters<typeof input>[0], path: string) => {
+    const error = (() => {
+      try {
+        renderServe(input(over), settings())
+      } catch (e) {
+        return e
+      }
+    })() as AppError
+    expect(error).toBeInstanceOf(AppError)
+    expect(error.status).toBe(422)
+    expect(error.errors?.map((e) => e.path)).toContain(path)
+  }
+
+  test('a workflow in several worker groups: each group is one entry of JOB_CLUSTER_SPEC', () => {
+    const groups = [
+      { cores_per_pods: 4, memory_per_pods: 16, min_pods: 2, max_pods: 8, node_capacity_type: 'spot' as const },
+      { cores_per_pods: 8, memory_per_pods: 32, min_pods: 0, max_pods: 4, node_capacity_type: 'ondemand' as const },
+    ]
+    const rendered = renderServe(input({ serve: { type: 'workflow' }, workflow: { schedule: '0 3 * * *', worker_groups: groups } }), settings())
+    const env = find(rendered.manifests, 'CronJob').spec.jobTemplate.spec.template.spec.containers[0].env
+    const spec = JSON.parse(env.find((v: { name: string }) => v.name === 'JOB_CLUSTER_SPEC').value)
+    expect(spec.worker_groups).toEqual([
+      { cores_per_pod: 4, memory_gib_per_pod: 16, min_pods: 2, max_pods: 8, node_capacity_type: 'spot' },
+      { cores_per_pod: 8, memory_gib_per_pod: 32, min_pods: 0, max_pods: 4, node_capacity_type: 'ondemand' },
+    ])
+  })
+
+  test('derived names past their limits: a CronJob over 52 characters, a RayService over 47', () => {
+    const env20 = { ...input().environment, name: 'e'.repeat(20) }
+    refused({ serve: { name: 's'.repeat(32), type: 'workflow' }, environment: env20, workflow: { schedule: '0 3 * * *' } }, '/serve/name')
+    expect(() => renderServe(input({ serve: { name: 's'.repeat(31), type: 'workflow' }, environment: env20, workflow: { schedule: '0 3 * * *' } }), settings())).not.toThrow()
+    refused({ serve: { name: 's'.repeat(27) }, environment: env20, infra: { backend_type: 'ray' } }, '/serve/name')
+    expect(() => renderServe(input({ serve: { name: 's'.repeat(26) }, environment: env20, infra: { backend_type: 'ray' } }), settings())).not.toThrow()
+  })
+
+  test('max_surge 0 with max_unavailable 0; NUL in a variable; too many or too large variables', () => {
+    refused({ deployment: { max_surge: 0, max_unavailable: '0%' } }, '/deployment/max_unavailable')
+    refused({ deployment: { environment_variables: { A: 'x\u0000y' } } }, '/deployment/environment_variables/A')
+    const big = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`V${i}`, 'x'.repeat(32 * 1024)]))
+    refused({ deployment: { environment_variables: big } }, '/deployment/environment_variables')
+    const many = Object.fromEntries(Array.from({ length: 201 }, (_, i) => [`V${i}`, 'x']))
+    refused({ deployment: { environment_variables: many } }, '/deployment/environment_variables')
+  })
+
+  test('in a DCM environment: a digest image, a tag over 63 characters, an env name YAML 1.1 reads as a boolean', () => {
+    const dcm = { ...input().environment, cluster_driver: 'dcm' as const }
+    refused({ environment: dcm, artifact: { version: 'v', image: `r/a@sha256:${'a'.repeat(64)}` } }, '/artifact/image')
+    refused({ environment: dcm, artifact: { version: 'v', image: `r/a:${'t'.repeat(64)}` } }, '/artifact/image')
+    refused({ environment: dcm, deployment: { environment_variables: { on: '1' } } }, '/deployment/environment_variables/ON')
+    refused({ environment: dcm, infra: { backend_type: 'ray' } }, '/infra/backend_type')
+    refused({ environment: dcm, serve: { type: 'workflow' }, workflow: { schedule: '0 3 * * *' } }, '/serve/type')
   })
 })

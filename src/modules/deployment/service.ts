@@ -104,7 +104,7 @@ async function renderRevision(deps: DeploymentDeps, subject: Subject, inputs: Re
   } else {
     const head = snapshot.head_node_config
     infra = { backend_type: 'ray', cores: head.cores, memory: head.memory, min_replicas: 1, max_replicas: 1, node_capacity_type: head.node_capacity_type }
-    workflow = { schedule: snapshot.schedule }
+    workflow = { schedule: snapshot.schedule, worker_groups: snapshot.worker_node_config }
   }
   const input: RenderInput = {
     serve: { name: serve.name, type: serve.type, description: serve.description },

@@ -3,14 +3,14 @@ import type { AppContext } from '../../context'
 import { errorResponses, mutationErrorResponses, ok } from '../../lib/http'
 import { auditContextOf } from '../../plugins/audit'
 import { routeScopes } from '../../plugins/auth'
-import { checkDriverFit } from './driver-fit'
+import { checkDriverFit, type DriverFitSettings } from './driver-fit'
 import { InfraConfigModel } from './model'
 import * as service from './service'
 
 const tags = ['Infra config']
 
 /** `hooks` is how a PATCH is stored: the deployment module stores it and redeploys a deployed serve in one step. */
-export const infraConfigController = ({ database, config }: AppContext, hooks: service.InfraConfigHooks) =>
+export const infraConfigController = ({ database, config }: AppContext, hooks: service.InfraConfigHooks, checks: Pick<DriverFitSettings, 'scheduleProblem'> = {}) =>
   new Elysia({ name: 'infra-config', prefix: '/serve/:serve_name/infra-config' })
     .use(routeScopes)
     .get('', async ({ params }) => ok(await service.listInfraConfigs(database.db, params.serve_name)), {
@@ -22,7 +22,7 @@ export const infraConfigController = ({ database, config }: AppContext, hooks: s
     .post(
       '/:env',
       async ({ params, body, request, route }) => {
-        await checkDriverFit(database.db, { istio: config.istio.enabled }, params.serve_name, params.env, body)
+        await checkDriverFit(database.db, { istio: config.istio.enabled, ...checks }, params.serve_name, params.env, body)
         return status(201, ok(await service.createInfraConfig(database.db, auditContextOf(request, route), params.serve_name, params.env, body), 'Infra config created'))
       },
       {
@@ -46,7 +46,7 @@ export const infraConfigController = ({ database, config }: AppContext, hooks: s
     .patch(
       '/:env',
       async ({ params, body, request, route }) => {
-        await checkDriverFit(database.db, { istio: config.istio.enabled }, params.serve_name, params.env, body)
+        await checkDriverFit(database.db, { istio: config.istio.enabled, ...checks }, params.serve_name, params.env, body)
         const updated = await service.updateInfraConfig(database.db, auditContextOf(request, route), hooks, params.serve_name, params.env, body)
         return ok(updated, updated.started_revision === null ? 'Infra config updated' : `Infra config updated; revision ${updated.started_revision} is rolling out with it`)
       },

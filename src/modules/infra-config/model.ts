@@ -20,7 +20,7 @@ const apiFields = {
   backend_type: StringEnum(BACKEND_TYPES, { description: '`fastapi` or `ray` (Ray Serve)' }),
   cores: cores(),
   memory: memory(),
-  min_replicas: t.Integer({ minimum: 0, maximum: 100, description: 'At least 0, at most max_replicas', examples: [2] }),
+  min_replicas: t.Integer({ minimum: 0, maximum: 100, description: 'At most max_replicas; 0 only with backend_type ray (no Ray workers at rest); fastapi: at least 1, as an autoscaler cannot scale to 0', examples: [2] }),
   max_replicas: t.Integer({ minimum: 1, maximum: 100, description: '1–100, at least min_replicas', examples: [10] }),
   node_capacity_type: nodeCapacityType,
   target_cpu_utilization: t.Integer({

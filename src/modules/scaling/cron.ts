@@ -312,3 +312,15 @@ export function nextOccurrence(cron: CronExpression, zone: TimeZone, at: number)
     if (instant > at) return { instant, wall }
   }
 }
+
+/** Why `source` is not a 5-field cron expression that ever matches, or undefined (a workflow's schedule). */
+export function cronProblem(source: string): string | undefined {
+  try {
+    // Eight years from any day include every date there is (`0 0 31 4 *` never matches).
+    if (nextWall(parseCron(source), Date.UTC(2024, 0, 1)) === null) return `'${source}' never matches any date`
+  } catch (error) {
+    if (error instanceof CronSyntaxError) return error.message
+    throw error
+  }
+  return undefined
+}
