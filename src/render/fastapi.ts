@@ -87,9 +87,16 @@ function virtualService(ctx: Context): KubernetesObject {
   const { istio } = ctx.settings
   const obj = fromTemplate(ctx, 'fastapi/virtualservice.yaml')
   obj.metadata = metadata(ctx)
-  obj.spec.hosts = [...ctx.hosts]
+  const route = [{ destination: { host: `${ctx.name}.${ctx.namespace}.svc.cluster.local`, port: { number: 80 } } }]
   obj.spec.gateways = [`${istio.namespace}/${istio.serviceName}`]
-  obj.spec.http = [{ route: [{ destination: { host: `${ctx.name}.${ctx.namespace}.svc.cluster.local`, port: { number: 80 } } }] }]
+  // Without DNS the gateway takes any host and routes /<serve>, as the Ingress does (the app gets ROOT_PATH).
+  if (routedByPath(ctx.settings, ctx.input.environment.domain_suffix)) {
+    obj.spec.hosts = ['*']
+    obj.spec.http = [{ match: [{ uri: { prefix: `/${ctx.input.serve.name}` } }], route }]
+  } else {
+    obj.spec.hosts = [...ctx.hosts]
+    obj.spec.http = [{ route }]
+  }
   return obj
 }
 

@@ -287,7 +287,9 @@ function validateRender(objects: KubernetesObject[], namespace: string, report: 
       }
       case 'VirtualService': {
         if (!Array.isArray(spec.hosts) || spec.hosts.length === 0) r('spec.hosts is empty')
-        for (const host of spec.hosts ?? []) if (!isHost(host)) r(`spec.hosts: "${host}" is not a DNS name`)
+        // Istio allows a wildcard host on a VirtualService bound to a gateway: "*" (any host) or "*.suffix".
+        const wildcard = (host: string) => host === '*' || (host.startsWith('*.') && isHost(host.slice(2)))
+        for (const host of spec.hosts ?? []) if (!isHost(host) && !wildcard(host)) r(`spec.hosts: "${host}" is not a DNS name`)
         for (const gateway of spec.gateways ?? []) {
           const [ns, name, ...rest] = String(gateway).split('/')
           if (rest.length > 0 || !isLabel(ns ?? '') || !isSubdomain(name ?? '')) r(`spec.gateways: "${gateway}" is not namespace/name`)

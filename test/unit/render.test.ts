@@ -177,6 +177,15 @@ describe('fastapi serve', () => {
     for (const object of ondemand.manifests) expectValidObject(object)
   })
 
+  test('with Istio and no domain_suffix: the gateway routes /<serve> on any host, as the Ingress would', () => {
+    const rendered = renderServe(input({ environment: { ...input().environment, domain_suffix: '' } }), settings({ ENABLE_ISTIO: 'true' }))
+    const vs = find(rendered.manifests, 'VirtualService')
+    expect(vs.spec.hosts).toEqual(['*'])
+    expect(vs.spec.http[0].match).toEqual([{ uri: { prefix: '/fraud' } }])
+    const env = find(rendered.manifests, 'Deployment').spec.template.spec.containers[0].env
+    expect(env).toContainEqual({ name: 'ROOT_PATH', value: '/fraud' })
+  })
+
   test('with Istio: a VirtualService through the gateway instead of the Ingress', () => {
     const istio = renderServe(input(), settings({ ENABLE_ISTIO: 'true', ISTIO_SERVICE_NAME: 'mesh-gw', ISTIO_NAMESPACE: 'mesh' }))
     expect(istio.manifests.map((o) => o.kind)).toEqual(['Service', 'Deployment', 'HorizontalPodAutoscaler', 'VirtualService'])
