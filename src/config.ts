@@ -96,6 +96,18 @@ function path(env: Env, name: string, fallback: string): string {
   return raw
 }
 
+/**
+ * A DNS-1123 subdomain: the organisation name goes into a label key (DCM's chart), a label value and
+ * the ALB's comma-separated tags, where a comma or a space would corrupt the others.
+ */
+function dnsSubdomain(env: Env, name: string, fallback: string): string {
+  const raw = str(env, name, fallback)
+  if (raw.length > 63 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(raw)) {
+    throw new ConfigError(name, `expected lowercase letters, digits, "-" and "." (at most 63, alphanumeric at both ends), got "${raw}"`)
+  }
+  return raw
+}
+
 export const DATABASE_URL_SCHEMES = ['mysql:', 'https:'] as const
 
 export function loadConfig(env: Env = process.env) {
@@ -182,7 +194,7 @@ export function loadConfig(env: Env = process.env) {
     deployedService: {
       applicationPort: int(env, 'APPLICATION_PORT', 8000, 1, 65535),
       healthcheckPath: path(env, 'HEALTHCHECK_PATH', '/healthcheck'),
-      organizationName: str(env, 'ORGANIZATION_NAME', 'my-org'),
+      organizationName: dnsSubdomain(env, 'ORGANIZATION_NAME', 'my-org'),
     },
     istio: {
       enabled: bool(env, 'ENABLE_ISTIO', false),

@@ -8,7 +8,7 @@
  * What the chart cannot express is refused before anything is sent (`chartProblems`): Ray and
  * workflow serves, Istio routing, a Secret reference, image tags that are not label values (the chart
  * writes `image.tag` into a label), env var names a YAML 1.1 reader takes for booleans (the chart
- * writes them unquoted), an organisation name that is not a DNS subdomain (it is in a label key).
+ * writes them unquoted). (The organisation name, in a label key, is checked by config.ts.)
  */
 import type { FieldError } from '../lib/errors'
 
@@ -110,7 +110,6 @@ export function chartInputProblems(fit: { serveType: 'api' | 'workflow'; backend
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/
 const isLabelValue = (value: string) => value.length <= 63 && LABEL_VALUE.test(value)
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
-const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
 /** Plain scalars a YAML 1.1 reader (Helm's) resolves to a boolean or null: the chart writes env var names unquoted. */
 const YAML11_NON_STRINGS = new Set(['Y', 'N', 'YES', 'NO', 'TRUE', 'FALSE', 'ON', 'OFF', 'NULL'])
 
@@ -125,9 +124,7 @@ export function chartProblems(input: ChartInput): FieldError[] {
   }
   const fullname = chartFullname(input.releaseName, input.name)
   if (!DNS_LABEL.test(fullname)) problems.push({ path: '/serve/name', message: `DCM's chart would name the Deployment "${fullname}", which is not a DNS label` })
-  if (!DNS_SUBDOMAIN.test(`com.dreamsports.${input.org}`)) {
-    problems.push({ path: '/settings/ORGANIZATION_NAME', message: `DCM's chart writes the label key com.dreamsports.${input.org}/service: ORGANIZATION_NAME must be a lowercase DNS subdomain` })
-  }
+  // The organisation name is in the label key com.dreamsports.{org}/service: config.ts accepts only DNS subdomains.
   const datadogEnv = `k8s-${input.envs.ENV ?? ''}${input.envs.TEAM_SUFFIX ?? ''}${input.envs.VPC_SUFFIX ?? ''}`
   if (!isLabelValue(datadogEnv)) {
     problems.push({ path: '/deployment/environment_variables', message: `DCM's chart writes the label tags.datadoghq.com/env: "${datadogEnv}" (from ENV, TEAM_SUFFIX and VPC_SUFFIX) is not a label value` })

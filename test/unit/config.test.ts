@@ -44,6 +44,8 @@ describe('configuration', () => {
     [{ SCALING_TICK_CRON: '0 */5 * * * *' }, 'SCALING_TICK_CRON'],
     [{ SCALING_ENABLED: 'sometimes' }, 'SCALING_ENABLED'],
     [{ SCALING_LEASE_TTL_MS: '10' }, 'SCALING_LEASE_TTL_MS'],
+    [{ ORGANIZATION_NAME: 'acme,evil=1' }, 'ORGANIZATION_NAME'],
+    [{ ORGANIZATION_NAME: 'My Org' }, 'ORGANIZATION_NAME'],
   ])('a bad value stops with a line naming the variable: %p', (env, variable) => {
     let error: unknown
     try {
