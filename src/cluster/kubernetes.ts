@@ -167,19 +167,19 @@ function toClusterError(error: unknown): ClusterError {
 }
 
 export class KubernetesDriver implements ClusterDriver {
-  private readonly clients = new Map<string, KubernetesObjectApi>()
+  /** Per kube context: its client, and the context and server it was built for (loaded once). */
+  private readonly connections = new Map<string, { client: KubernetesObjectApi; contextName: string; server: string }>()
 
   constructor(private readonly options: KubernetesDriverOptions) {}
 
-  private client(target: ClusterTarget): KubernetesObjectApi {
-    const context = target.environment.kube_context
-    let client = this.clients.get(context)
-    if (!client) {
+  private connection(context: string) {
+    let connection = this.connections.get(context)
+    if (!connection) {
       const kc = (this.options.kubeConfigFor ?? loadKubeConfig)(context)
       const server = apiServerOf(kc, context)
       const timeoutMs = this.options.requestTimeoutMs
       // Built by hand (not kc.makeApiClient) to add the per-request timeout middleware.
-      client = new KubernetesObjectApi(
+      const client = new KubernetesObjectApi(
         createConfiguration({
           baseServer: new ServerConfiguration(server, {}),
           authMethods: { default: kc },
@@ -198,9 +198,14 @@ export class KubernetesDriver implements ClusterDriver {
           ],
         }),
       )
-      this.clients.set(context, client)
+      connection = { client, contextName: kc.getCurrentContext(), server }
+      this.connections.set(context, connection)
     }
-    return client
+    return connection
+  }
+
+  private client(target: ClusterTarget): KubernetesObjectApi {
+    return this.connection(target.environment.kube_context).client
   }
 
   private call<T>(request: () => Promise<T>): Promise<T> {
@@ -243,8 +248,9 @@ export class KubernetesDriver implements ClusterDriver {
 
   availability(): DriverAvailability {
     try {
-      const kc = (this.options.kubeConfigFor ?? loadKubeConfig)('')
-      return { usable: true, detail: `kubeconfig context "${kc.getCurrentContext()}", API server ${apiServerOf(kc, '')}` }
+      // The default context's connection: loaded once, not on every readiness probe.
+      const { contextName, server } = this.connection('')
+      return { usable: true, detail: `kubeconfig context "${contextName}", API server ${server}` }
     } catch (error) {
       return { usable: false, detail: error instanceof Error ? error.message : String(error) }
     }

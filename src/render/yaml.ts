@@ -54,7 +54,8 @@ export function formatManifests(manifests: readonly KubernetesObject[], format: 
   return JSON.stringify(sortKeys(manifests), null, 2)
 }
 
-function sortKeys(value: unknown): unknown {
+/** The value with the keys of every object sorted: one canonical form for JSON output and comparisons. */
+export function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys)
   if (value === null || typeof value !== 'object') return value
   return Object.fromEntries(

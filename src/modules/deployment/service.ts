@@ -236,7 +236,7 @@ export async function rollback(deps: DeploymentDeps, audit: AuditContext, serveN
     target = await placement.previousActive(deps.db, key, current?.revision)
     if (!target) throw new AppError(409, 'NOTHING_TO_ROLL_BACK_TO', `Serve ${serveName} has no earlier active revision in ${body.env}`)
   }
-  if (!(await placement.infraConfigRow(deps.db, key))) await currentInfra(deps.db, subject) // 409 INFRA_CONFIG_MISSING
+  await currentInfra(deps.db, subject) // 409 INFRA_CONFIG_MISSING: a rollback stores its config into the existing row
   const row = await start(deps, audit, subject, {
     reason: 'rollback',
     rolledBackFrom: target.revision,
@@ -264,9 +264,9 @@ async function renderedNumber(db: Executor, serveId: number, row: DeploymentRow)
  * revision carrying it, atomically (placement.changeInfraConfig). Answers the revision started, if any.
  */
 export async function commitInfraChange(deps: DeploymentDeps, audit: AuditContext, subject: Subject, next: InfraColumns, summary: Record<string, unknown>) {
-  const view = await placement.readPlacement(deps.db, placement.lockKey(subject))
-  if (view.inFlight || view.active) ensureClusterConfigured(deps.drivers, placement.clusterTarget(subject))
-  return placement.changeInfraConfig(deps, audit, subject, { next, summary, render: renderFor(deps, subject) })
+  return placement.changeInfraConfig(deps, audit, subject, { next, summary, render: renderFor(deps, subject) }, () =>
+    ensureClusterConfigured(deps.drivers, placement.clusterTarget(subject)),
+  )
 }
 
 /**

@@ -3,6 +3,7 @@
  * into its row. The infra snapshot uses the seed's field names and maps to and from the infra_configs
  * columns here, so a rollback can restore the config it runs.
  */
+import { sortKeys } from '../../render'
 import type { ApiInfraSnapshot, DeploymentConfig, InfraConfigRow, InfraSnapshot, ServeRow, WorkflowServeConfig } from '../../db/schema'
 
 export interface RevisionInputs {
@@ -64,11 +65,5 @@ export function infraSnapshotOf(serve: Pick<ServeRow, 'type' | 'name'>, row: Inf
 
 /** Whether two snapshots hold the same config (key order aside). */
 export function sameSnapshot(a: InfraSnapshot, b: InfraSnapshot): boolean {
-  const canonical = (value: unknown): unknown =>
-    Array.isArray(value)
-      ? value.map(canonical)
-      : value !== null && typeof value === 'object'
-        ? Object.fromEntries(Object.entries(value).sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, v]) => [k, canonical(v)]))
-        : value
-  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b))
+  return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b))
 }

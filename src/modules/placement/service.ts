@@ -84,14 +84,7 @@ export async function readPlacement(db: Executor, key: LockKey): Promise<Placeme
 export const activeRevision = (db: Executor, key: LockKey) => newestWithStatus(db, key, ['active'])
 
 /** The one meaning of "deployed": a revision is active or rolling out. */
-export async function isDeployed(db: Executor, key: LockKey): Promise<boolean> {
-  const [row] = await db
-    .select({ id: deployments.id })
-    .from(deployments)
-    .where(and(ofPlacement(key), inArray(deployments.status, ['active', ...IN_FLIGHT_STATUSES])))
-    .limit(1)
-  return row !== undefined
-}
+const DEPLOYED_STATUSES = ['active', ...IN_FLIGHT_STATUSES] as const
 
 /** Environments where the serve is deployed: the overview shows them, DELETE of the serve refuses. */
 export async function deployedEnvironments(db: Executor, serveId: number): Promise<string[]> {
@@ -99,7 +92,7 @@ export async function deployedEnvironments(db: Executor, serveId: number): Promi
     .selectDistinct({ name: environments.name })
     .from(deployments)
     .innerJoin(environments, eq(environments.id, deployments.environmentId))
-    .where(and(eq(deployments.serveId, serveId), inArray(deployments.status, ['active', ...IN_FLIGHT_STATUSES])))
+    .where(and(eq(deployments.serveId, serveId), inArray(deployments.status, [...DEPLOYED_STATUSES])))
     .orderBy(environments.name)
   return rows.map((row) => row.name)
 }
@@ -111,7 +104,7 @@ export async function activeRevisionBounds(db: Executor, key: LockKey): Promise<
 }
 
 /** The bounds a revision rendered (what the cluster has once it is applied). */
-export function appliedBoundsOf(row: DeploymentRow): { min: number; max: number } {
+function appliedBoundsOf(row: DeploymentRow): { min: number; max: number } {
   const rendered = renderedReplicaBounds(row.rendered as unknown as RenderedServe)
   if (rendered) return rendered
   const snapshot = row.infraSnapshot
@@ -166,13 +159,13 @@ export async function revisionHistory(
   return { rows, total: totals?.total ?? 0 }
 }
 
-export { deploymentById }
 
 // --- What the scaling module needs of a placement ---
 
 /** Whether a revision is active (the scaling tick acts on those; a rollout renders the bounds in force itself). */
 export async function hasActiveRevision(db: Executor, key: LockKey): Promise<boolean> {
-  return (await activeRevision(db, key)) !== undefined
+  const [row] = await db.select({ id: deployments.id }).from(deployments).where(and(ofPlacement(key), eq(deployments.status, 'active'))).limit(1)
+  return row !== undefined
 }
 
 /** The infra config's replica bounds, when it is an api serve's. */
@@ -405,17 +398,20 @@ export async function changeInfraConfig(
   audit: AuditContext,
   subject: Subject,
   change: { next: InfraColumns; summary: Record<string, unknown>; render: RevisionChange['render'] },
+  /** Throws when the environment's cluster cannot be reached; called where something is deployed. */
+  ensureConfigured: () => void,
 ): Promise<{ row: InfraConfigRow; revision: DeploymentRow | null }> {
   const { db } = deps
   const key = lockKey(subject)
   const current = await infraConfigRow(db, key)
   if (!current) throw new AppError(404, 'NOT_FOUND', `Infra config of serve ${subject.serve.name} for environment ${subject.environment.name} not found`)
+  const view = await readPlacement(db, key)
+  if (view.inFlight || view.active) ensureConfigured()
   const next = infraSnapshotOf(subject.serve, change.next)
   if (sameSnapshot(infraSnapshotOf(subject.serve, current), next)) {
     await recordAudit(db, audit, { resourceType: 'serve', resourceName: subject.serve.name, statusCode: 200, summary: { env: subject.environment.name, ...change.summary, unchanged: true, started_revision: null } })
     return { row: current, revision: null }
   }
-  const view = await readPlacement(db, key)
   const basis = view.inFlight ?? view.active
   if (TRANSITIONS[view.state]['infra PATCH'] === 'store' || !basis) {
     await transactionRetryingDeadlocks(db, async (tx) => {
