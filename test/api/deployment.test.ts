@@ -4,8 +4,6 @@
  * undeploy, dry run, concurrent deploys, failing rollouts and applies, a restart mid-rollout.
  */
 import { afterAll, describe, expect, test } from 'bun:test'
-import { createClusterDrivers } from '../../src/cluster'
-import { loadConfig } from '../../src/config'
 import { createDeploymentRuntime } from '../../src/modules/deployment'
 import { createTestContext } from '../support/context'
 import { FakeKubernetes } from '../support/fake-kubernetes'
@@ -15,7 +13,7 @@ const fake = new FakeKubernetes()
 afterAll(() => fake.stop())
 const settings = { ENV: 'prod', ROLLOUT_POLL_INTERVAL_MS: '50', CLUSTER_REQUEST_ATTEMPTS: '1', CLUSTER_REQUEST_TIMEOUT_MS: '1000', MLFLOW_TRACKING_URI: 'https://mlflow.internal', MLFLOW_TRACKING_USERNAME: 'ml', MLFLOW_TRACKING_PASSWORD: 'mlflow-pw-do-not-leak' }
 const ctx = await createTestContext(settings, {
-  clusterDrivers: createClusterDrivers(loadConfig(settings), { kubeConfigFor: () => fake.kubeConfig() }),
+  clusterDrivers: fake.drivers(settings),
 })
 const NS = 'ml-serve'
 

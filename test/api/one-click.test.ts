@@ -1,7 +1,5 @@
 /** One-click MLflow model deploy and undeploy, against MySQL, a fake MLflow and a fake Kubernetes API. */
 import { afterAll, describe, expect, test } from 'bun:test'
-import { createClusterDrivers } from '../../src/cluster'
-import { loadConfig } from '../../src/config'
 import { modelArtifactVersion } from '../../src/modules/deployment/one-click'
 import { createTestContext } from '../support/context'
 import { FakeKubernetes } from '../support/fake-kubernetes'
@@ -37,7 +35,7 @@ const settings = {
   MLFLOW_TRACKING_USERNAME: 'ml',
   MLFLOW_TRACKING_PASSWORD: 'one-click-secret-pw',
 }
-const ctx = await createTestContext(settings, { clusterDrivers: createClusterDrivers(loadConfig(settings), { kubeConfigFor: () => fake.kubeConfig() }) })
+const ctx = await createTestContext(settings, { clusterDrivers: fake.drivers(settings) })
 await ctx.request('POST', '/api/v1/environment', environmentBody('prod', { namespace: NS }))
 
 const body = { serve_name: 'my-model', model_uri: MODEL_URI, env: 'prod', cores: 4, memory: 8, node_capacity: 'spot', min_replicas: 1, max_replicas: 3 }

@@ -7,8 +7,6 @@
  * an inconsistency of its own); asserted below in our form.
  */
 import { afterAll, describe, expect, test } from 'bun:test'
-import { createClusterDrivers } from '../../src/cluster'
-import { loadConfig } from '../../src/config'
 import { createArtifactPoller } from '../../src/modules/artifact/poller'
 import { artifactDepsFor } from '../../src/modules/artifact/service'
 import { createTestContext } from '../support/context'
@@ -22,10 +20,22 @@ afterAll(() => {
   cluster.stop()
 })
 const settings = { ENV: 'prod', ARTIFACT_BUILDER_URL: builder.url, CLUSTER_REQUEST_ATTEMPTS: '1', DEFAULT_RUNTIME: 'registry.example.com/mlflow-runtime:1.0' }
-const ctx = await createTestContext(settings, { clusterDrivers: createClusterDrivers(loadConfig(settings), { kubeConfigFor: () => cluster.kubeConfig() }) })
+const ctx = await createTestContext(settings, { clusterDrivers: cluster.drivers(settings) })
 const api = (method: string, path: string, body?: unknown) => ctx.request(method, path, body)
 const ENV = 'integration-test-env'
 const TEST_MODEL_URI = 'models:/iris-classifier/1'
+/** The one-click body of the original's flows: one spot replica of 1 core and 2 GiB, artifact version v1. */
+const oneClickBody = (serveName: string) => ({
+  serve_name: serveName,
+  artifact_version: 'v1',
+  model_uri: TEST_MODEL_URI,
+  env: ENV,
+  cores: 1,
+  memory: 2,
+  min_replicas: 1,
+  max_replicas: 1,
+  node_capacity: 'spot',
+})
 
 // conftest.py: the shared environment, with no domain (a kind cluster reached by path).
 const environment = await api('POST', '/api/v1/environment', {
@@ -146,17 +156,7 @@ describe("the original's infra update flow (test_infra_update_flow.py)", () => {
   })
 
   test('an update of a deployed serve redeploys it with the new config (the flow the original skips)', async () => {
-    const deployed = await api('POST', '/api/v1/serve/deploy-model', {
-      serve_name: 'update-redeploy-test',
-      artifact_version: 'v1',
-      model_uri: TEST_MODEL_URI,
-      env: ENV,
-      cores: 1,
-      memory: 2,
-      min_replicas: 1,
-      max_replicas: 1,
-      node_capacity: 'spot',
-    })
+    const deployed = await api('POST', '/api/v1/serve/deploy-model', oneClickBody('update-redeploy-test'))
     expect([200, 201]).toContain(deployed.status)
     const updated = await api('PATCH', `/api/v1/serve/update-redeploy-test/infra-config/${ENV}`, original({ cores: 2, memory: 2, min_replicas: 1, max_replicas: 1, node_capacity_type: 'spot' }))
     expect(updated.status).toBe(200)
@@ -169,17 +169,7 @@ describe("the original's infra update flow (test_infra_update_flow.py)", () => {
 
 describe("the original's one-click flow (test_one_click_flow.py)", () => {
   test('deploy a model with artifact_version: 200 or 201, registered under that version; status answers', async () => {
-    const response = await api('POST', '/api/v1/serve/deploy-model', {
-      serve_name: 'integration-test-model',
-      artifact_version: 'v1',
-      model_uri: TEST_MODEL_URI,
-      env: ENV,
-      cores: 1,
-      memory: 2,
-      min_replicas: 1,
-      max_replicas: 1,
-      node_capacity: 'spot',
-    })
+    const response = await api('POST', '/api/v1/serve/deploy-model', oneClickBody('integration-test-model'))
     expect([200, 201]).toContain(response.status)
     expect(response.body.data.artifact_version).toBe('v1')
     const status = await api('GET', `/api/v1/serve/integration-test-model/status/${ENV}`)

@@ -4,8 +4,6 @@
  * first hour, against MySQL and the fake Kubernetes API.
  */
 import { afterAll, beforeEach, describe, expect, test } from 'bun:test'
-import { createClusterDrivers } from '../../src/cluster'
-import { loadConfig } from '../../src/config'
 import { transitionTableMarkdown } from '../../src/modules/placement/transitions'
 import { createTestContext } from '../support/context'
 import { FakeKubernetes } from '../support/fake-kubernetes'
@@ -14,7 +12,7 @@ import { environmentBody } from '../support/fixtures'
 const fake = new FakeKubernetes()
 afterAll(() => fake.stop())
 const settings = { ENV: 'prod', CLUSTER_REQUEST_ATTEMPTS: '1', CLUSTER_REQUEST_TIMEOUT_MS: '1000', DEFAULT_RUNTIME: 'registry.example.com/mlflow-runtime:1.0' }
-const ctx = await createTestContext(settings, { clusterDrivers: createClusterDrivers(loadConfig(settings), { kubeConfigFor: () => fake.kubeConfig() }) })
+const ctx = await createTestContext(settings, { clusterDrivers: fake.drivers(settings) })
 const NS = 'ml'
 await ctx.request('POST', '/api/v1/environment', environmentBody('prod', { namespace: NS }))
 

@@ -3,8 +3,6 @@
  * bounds that deploy applied (before, it answered null until the next tick).
  */
 import { afterAll, expect, test } from 'bun:test'
-import { createClusterDrivers } from '../../src/cluster'
-import { loadConfig } from '../../src/config'
 import { createTestContext } from '../support/context'
 import { FakeKubernetes } from '../support/fake-kubernetes'
 import { environmentBody } from '../support/fixtures'
@@ -12,7 +10,7 @@ import { environmentBody } from '../support/fixtures'
 const fake = new FakeKubernetes()
 afterAll(() => fake.stop())
 const settings = { ENV: 'prod', CLUSTER_REQUEST_ATTEMPTS: '1' }
-const ctx = await createTestContext(settings, { clusterDrivers: createClusterDrivers(loadConfig(settings), { kubeConfigFor: () => fake.kubeConfig() }) })
+const ctx = await createTestContext(settings, { clusterDrivers: fake.drivers(settings) })
 
 test('PUT scaling-schedule right after a deploy answers the bounds the deploy applied', async () => {
   await ctx.request('POST', '/api/v1/environment', environmentBody('prod', { namespace: 'ml' }))

@@ -3,10 +3,8 @@
  * is quiet when nothing changes, and that the lease makes replicas act once.
  */
 import { afterAll, beforeEach, describe, expect, test } from 'bun:test'
-import { createClusterDrivers } from '../../src/cluster'
 import { connectDatabase } from '../../src/db/client'
 import { tryAcquire } from '../../src/lib/lease'
-import { loadConfig } from '../../src/config'
 import { createScalingScheduler } from '../../src/modules/scaling/worker'
 import { SCALING_LEASE } from '../../src/modules/scaling/scheduler'
 import { createTestContext } from '../support/context'
@@ -16,7 +14,7 @@ import { insertActiveDeployment } from '../support/scaling'
 
 const fake = new FakeKubernetes()
 afterAll(() => fake.stop())
-const clusterDrivers = createClusterDrivers(loadConfig({ ENV: 'test', CLUSTER_REQUEST_ATTEMPTS: '1' }), { kubeConfigFor: () => fake.kubeConfig() })
+const clusterDrivers = fake.drivers({ ENV: 'test', CLUSTER_REQUEST_ATTEMPTS: '1' })
 const ctx = await createTestContext({}, { clusterDrivers })
 // Two replicas of the control plane: their own pools on the same database.
 const replicaA = connectDatabase({ url: ctx.url, poolSize: 3 })

@@ -5,8 +5,6 @@
  * variables than the manifests can carry — and nothing is stored or recorded.
  */
 import { afterAll, describe, expect, test } from 'bun:test'
-import { createClusterDrivers } from '../../src/cluster'
-import { loadConfig } from '../../src/config'
 import { createTestContext } from '../support/context'
 import { FakeKubernetes } from '../support/fake-kubernetes'
 import { environmentBody } from '../support/fixtures'
@@ -14,7 +12,7 @@ import { environmentBody } from '../support/fixtures'
 const fake = new FakeKubernetes()
 afterAll(() => fake.stop())
 const settings = { ENV: 'prod', CLUSTER_REQUEST_ATTEMPTS: '1' }
-const ctx = await createTestContext(settings, { clusterDrivers: createClusterDrivers(loadConfig(settings), { kubeConfigFor: () => fake.kubeConfig() }) })
+const ctx = await createTestContext(settings, { clusterDrivers: fake.drivers(settings) })
 const count = async (table: string) => Number((await ctx.query<{ n: number }>(`select count(*) as n from ${table}`))[0]?.n)
 const worker = { cores_per_pods: 1, memory_per_pods: 2, min_pods: 0, max_pods: 2, node_capacity_type: 'spot' }
 const workflow = (schedule: string) => ({ workflow_serve_config: { schedule, head_node_config: { cores: 1, memory: 2, node_capacity_type: 'spot' }, worker_node_config: [worker] } })

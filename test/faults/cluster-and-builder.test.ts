@@ -5,8 +5,6 @@
  * dependency is back the same call succeeds. 127.0.0.1 only (fake servers); bounded in time.
  */
 import { afterAll, describe, expect, test } from 'bun:test'
-import { createClusterDrivers } from '../../src/cluster'
-import { loadConfig } from '../../src/config'
 import { createTestContext, type TestResponse } from '../support/context'
 import { startFakeArtifactBuilder } from '../support/fake-artifact-builder'
 import { FakeKubernetes } from '../support/fake-kubernetes'
@@ -27,7 +25,7 @@ const settings = {
   GITHUB_TOKEN: 'ghp_fault_test_token',
 }
 const ctx = await createTestContext(settings, {
-  clusterDrivers: createClusterDrivers(loadConfig(settings), { kubeConfigFor: () => fake.kubeConfig() }),
+  clusterDrivers: fake.drivers(settings),
 })
 const NS = 'ml-serve'
 

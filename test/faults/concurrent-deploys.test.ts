@@ -4,8 +4,6 @@
  * 127.0.0.1 only (the fake Kubernetes API); bounded in time.
  */
 import { afterAll, expect, test } from 'bun:test'
-import { createClusterDrivers } from '../../src/cluster'
-import { loadConfig } from '../../src/config'
 import { createTestContext } from '../support/context'
 import { FakeKubernetes } from '../support/fake-kubernetes'
 import { environmentBody } from '../support/fixtures'
@@ -15,7 +13,7 @@ const fake = new FakeKubernetes()
 afterAll(() => fake.stop())
 const settings = { ENV: 'prod', CLUSTER_REQUEST_ATTEMPTS: '1', CLUSTER_REQUEST_TIMEOUT_MS: '5000' }
 const ctx = await createTestContext(settings, {
-  clusterDrivers: createClusterDrivers(loadConfig(settings), { kubeConfigFor: () => fake.kubeConfig() }),
+  clusterDrivers: fake.drivers(settings),
 })
 
 for (const [path, body] of [

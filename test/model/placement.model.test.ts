@@ -11,8 +11,6 @@
 import { afterAll, expect, test } from 'bun:test'
 import fc from 'fast-check'
 import { createApp, createWorkers } from '../../src/app'
-import { createClusterDrivers } from '../../src/cluster'
-import { loadConfig } from '../../src/config'
 import { connectDatabase } from '../../src/db/client'
 import { createTestContext, type TestResponse } from '../support/context'
 import { FakeKubernetes } from '../support/fake-kubernetes'
@@ -37,7 +35,7 @@ const settings = {
   RATE_LIMIT_PER_TOKEN: '0',
   RATE_LIMIT_PER_IP: '0',
 }
-const driversOfOneReplica = () => createClusterDrivers(loadConfig(settings), { kubeConfigFor: () => fake.kubeConfig() })
+const driversOfOneReplica = () => fake.drivers(settings)
 const ctx = await createTestContext(settings, { clusterDrivers: driversOfOneReplica() })
 
 // The second replica: its own pool, its own drivers and workers (rollout tracker), the same database.

@@ -7,8 +7,6 @@
  * 127.0.0.1 only (the fake Kubernetes API); bounded in time.
  */
 import { afterAll, describe, expect, test } from 'bun:test'
-import { createClusterDrivers } from '../../src/cluster'
-import { loadConfig } from '../../src/config'
 import type { TokenScope } from '../../src/db/schema'
 import { SCOPE_KEY } from '../../src/plugins/auth/scopes'
 import { createTestContext } from '../support/context'
@@ -20,7 +18,7 @@ const fake = new FakeKubernetes()
 afterAll(() => fake.stop())
 const settings = { ENV: 'prod', ROLLOUT_POLL_INTERVAL_MS: '50', CLUSTER_REQUEST_ATTEMPTS: '1', CLUSTER_REQUEST_TIMEOUT_MS: '2000' }
 const ctx = await createTestContext(settings, {
-  clusterDrivers: createClusterDrivers(loadConfig(settings), { kubeConfigFor: () => fake.kubeConfig() }),
+  clusterDrivers: fake.drivers(settings),
 })
 const NS = 'ml-serve'
 

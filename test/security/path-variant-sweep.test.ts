@@ -14,8 +14,6 @@
  */
 import { afterAll, describe, expect, test } from 'bun:test'
 import { connect } from 'node:net'
-import { createClusterDrivers } from '../../src/cluster'
-import { loadConfig } from '../../src/config'
 import type { TokenScope } from '../../src/db/schema'
 import { SCOPE_KEY } from '../../src/plugins/auth/scopes'
 import { createTestContext } from '../support/context'
@@ -26,7 +24,7 @@ import { resourceTableChecksums, seedNamedResources } from '../support/sweep'
 const fake = new FakeKubernetes()
 const settings = { ENV: 'prod', ROLLOUT_POLL_INTERVAL_MS: '50', CLUSTER_REQUEST_ATTEMPTS: '1', CLUSTER_REQUEST_TIMEOUT_MS: '2000' }
 const ctx = await createTestContext(settings, {
-  clusterDrivers: createClusterDrivers(loadConfig(settings), { kubeConfigFor: () => fake.kubeConfig() }),
+  clusterDrivers: fake.drivers(settings),
 })
 afterAll(() => {
   fake.stop()

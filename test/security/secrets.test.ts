@@ -43,7 +43,7 @@ const settings = {
   MLFLOW_TRACKING_PASSWORD: MLFLOW_PASSWORD,
 }
 const ctx = await createTestContext(settings, {
-  clusterDrivers: createClusterDrivers(loadConfig(settings), { kubeConfigFor: () => fake.kubeConfig() }),
+  clusterDrivers: fake.drivers(settings),
 })
 
 /** Every response of the workflow, but the one that shows a new token once (by design). */

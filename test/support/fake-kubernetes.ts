@@ -8,6 +8,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { KubeConfig } from '@kubernetes/client-node'
+import { type ClusterDrivers, createClusterDrivers } from '../../src/cluster'
+import { loadConfig } from '../../src/config'
 
 /** A test-only CA, server and client certificate (valid until 2126); never used outside tests. */
 const TLS_DIR = join(import.meta.dir, 'tls')
@@ -120,6 +122,11 @@ export class FakeKubernetes {
       currentContext: 'fake',
     })
     return kc
+  }
+
+  /** Cluster drivers of a control plane configured by `env` whose Kubernetes driver talks to this server. */
+  drivers(env: Record<string, string>): ClusterDrivers {
+    return createClusterDrivers(loadConfig(env), { kubeConfigFor: () => this.kubeConfig() })
   }
 
   stop(): void {

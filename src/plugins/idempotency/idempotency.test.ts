@@ -4,8 +4,6 @@
  * errors: a trigger on idempotency_keys refuses the updates of the keys listed in a fault table.
  */
 import { afterAll, describe, expect, test } from 'bun:test'
-import { createClusterDrivers } from '../../cluster'
-import { loadConfig } from '../../config'
 import { createTestContext } from '../../../test/support/context'
 import { FakeKubernetes } from '../../../test/support/fake-kubernetes'
 import { environmentBody } from '../../../test/support/fixtures'
@@ -16,7 +14,7 @@ const fake = new FakeKubernetes()
 afterAll(() => fake.stop())
 const settings = { ENV: 'prod', ROLLOUT_POLL_INTERVAL_MS: '50', CLUSTER_REQUEST_ATTEMPTS: '1', CLUSTER_REQUEST_TIMEOUT_MS: '1000' }
 const ctx = await createTestContext(settings, {
-  clusterDrivers: createClusterDrivers(loadConfig(settings), { kubeConfigFor: () => fake.kubeConfig() }),
+  clusterDrivers: fake.drivers(settings),
 })
 const NS = 'ml-serve'
 const post = (body: unknown, key: string, headers: Record<string, string> = {}) =>
