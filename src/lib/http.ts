@@ -6,7 +6,7 @@
 import { Kind } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { Elysia, type TSchema, t, ValidationError } from 'elysia'
-import { AppError, type FieldError, fieldPath, isDatabaseUnavailable, type RequestPart } from './errors'
+import { AppError, ERROR_CODES, type ErrorCode, type FieldError, fieldPath, isDatabaseUnavailable, type RequestPart } from './errors'
 import { describeError, type Logger } from './logger'
 import type { Page } from './pagination'
 import { nameRequestSpan, telemetryEnabled, traceRequest } from './telemetry'
@@ -156,8 +156,8 @@ export function httpConventions(log: Logger) {
       set.headers['x-request-id'] = id
     })
     .onError({ as: 'global' }, ({ code, error, set, request, params, query }) => {
-      const envelope = (status: number, errorCode: string, message: string, errors?: FieldError[]) => {
-        set.status = status
+      const envelope = (errorCode: ErrorCode, message: string, errors?: FieldError[]) => {
+        set.status = ERROR_CODES[errorCode].status
         set.headers['content-type'] = 'application/json'
         set.headers['x-request-id'] = requestId(request)
         return { status: 'ERROR' as const, code: errorCode, message, ...(errors ? { errors } : {}), request_id: requestId(request) }
@@ -167,18 +167,18 @@ export function httpConventions(log: Logger) {
       if (appError) {
         // A 5xx is a dependency's failure (cluster, builder, MLflow, configuration): its cause belongs in the log.
         if (appError.status >= 500) log.warn('request failed', { request_id: requestId(request), status: appError.status, code: appError.code, error_message: appError.message })
-        return envelope(appError.status, appError.code, appError.message, appError.errors)
+        return envelope(appError.code, appError.message, appError.errors)
       }
-      if (error instanceof ValidationError) return envelope(422, 'VALIDATION_FAILED', 'Request validation failed', fieldErrors(error, { params, query }))
-      if (code === 'NOT_FOUND') return envelope(404, 'ROUTE_NOT_FOUND', `No route ${request.method} ${new URL(request.url).pathname}`)
-      if (code === 'PARSE') return envelope(400, 'MALFORMED_BODY', 'The request body could not be parsed')
+      if (error instanceof ValidationError) return envelope('VALIDATION_FAILED', 'Request validation failed', fieldErrors(error, { params, query }))
+      if (code === 'NOT_FOUND') return envelope('ROUTE_NOT_FOUND', `No route ${request.method} ${new URL(request.url).pathname}`)
+      if (code === 'PARSE') return envelope('MALFORMED_BODY', 'The request body could not be parsed')
       if (isDatabaseUnavailable(error)) {
         log.warn('database unavailable', { request_id: requestId(request), ...describeError(error) })
         set.headers['retry-after'] = DATABASE_RETRY_AFTER_SECONDS
-        return envelope(503, 'DATABASE_UNAVAILABLE', 'The database is unavailable; retry later')
+        return envelope('DATABASE_UNAVAILABLE', 'The database is unavailable; retry later')
       }
       log.error('unhandled error', { request_id: requestId(request), ...describeError(error) })
-      return envelope(500, 'INTERNAL_ERROR', 'Internal error')
+      return envelope('INTERNAL_ERROR', 'Internal error')
     })
     .onAfterResponse({ as: 'global' }, ({ request, set }) => {
       const state = requests.get(request)

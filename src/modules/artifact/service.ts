@@ -4,7 +4,7 @@ import type { Config } from '../../config'
 import type { AppContext } from '../../context'
 import type { Db, Tx } from '../../db/client'
 import { type ArtifactRow, artifacts, PENDING_ARTIFACT_STATUSES, type ServeRow, serves } from '../../db/schema'
-import { AppError, badGateway, conflict, invalid, isDuplicateKey } from '../../lib/errors'
+import { AppError, badGateway, alreadyExists, invalid, isDuplicateKey } from '../../lib/errors'
 import { describeError, type Logger } from '../../lib/logger'
 import { type Page, type PageRequest, pageWindow } from '../../lib/pagination'
 import type { AuditContext } from '../../lib/audit'
@@ -138,7 +138,7 @@ export async function createArtifact(deps: ArtifactDeps, audit: AuditContext, bo
       deps.log.info('artifact build started', { serve: serve.name, version: body.version })
     }
   } catch (error) {
-    if (isDuplicateKey(error)) throw conflict(`Artifact ${body.version} of serve ${serve.name} already exists`, 'ALREADY_EXISTS')
+    if (isDuplicateKey(error)) throw alreadyExists(`Artifact ${body.version} of serve ${serve.name} already exists`)
     throw error
   }
   return toArtifact(await findRow(db, serve, body.version), serve.name)

@@ -3,7 +3,7 @@ import type { Db } from '../../db/client'
 import type { AuditContext } from '../../lib/audit'
 import { recordAudit } from '../../lib/audit-log'
 import { type EnvironmentRow, environments } from '../../db/schema'
-import { AppError, conflict, isDuplicateKey, isStillReferenced, notFound } from '../../lib/errors'
+import { AppError, alreadyExists, isDuplicateKey, isStillReferenced, notFound } from '../../lib/errors'
 import { escapeLike, type Page, type PageRequest, pageWindow } from '../../lib/pagination'
 import { DCM_REFUSALS } from '../../render'
 import type { EnvironmentModel } from './model'
@@ -85,7 +85,7 @@ export async function createEnvironment(db: Db, audit: AuditContext, body: Envir
       await recordAudit(tx, audit, { resourceType: 'environment', resourceName: body.name, statusCode: 201, summary: { environment_configs: body.environment_configs } })
     })
   } catch (error) {
-    if (isDuplicateKey(error)) throw conflict(`Environment with name ${body.name} already exists`, 'ALREADY_EXISTS')
+    if (isDuplicateKey(error)) throw alreadyExists(`Environment with name ${body.name} already exists`)
     throw error
   }
   return findEnvironment(db, body.name)

@@ -3,7 +3,7 @@ import type { Db } from '../../db/client'
 import type { DeploymentRow, EnvironmentRow, InfraConfigRow, InfraSnapshot, ServeRow } from '../../db/schema'
 import { apiSnapshotOf, type InfraColumns, infraColumnsOf, infraSnapshotOf } from '../placement/revision-inputs'
 import { infraConfigRow, infraConfigRowsOf, insertInfraConfig } from '../placement/service'
-import { AppError, conflict, type FieldError, invalid, isDuplicateKey } from '../../lib/errors'
+import { AppError, alreadyExists, type FieldError, invalid, isDuplicateKey } from '../../lib/errors'
 import type { AuditContext } from '../../lib/audit'
 import { recordAudit } from '../../lib/audit-log'
 import { findEnvironment } from '../environment/service'
@@ -156,7 +156,7 @@ export async function createInfraConfig(
     })
   } catch (error) {
     if (isDuplicateKey(error)) {
-      throw conflict(`Infra config of serve ${serve.name} for environment ${environment.name} already exists; PATCH it instead`, 'ALREADY_EXISTS')
+      throw alreadyExists(`Infra config of serve ${serve.name} for environment ${environment.name} already exists; PATCH it instead`)
     }
     throw error
   }

@@ -1,7 +1,7 @@
 import { and, asc, count, eq, like, type SQL } from 'drizzle-orm'
 import type { Db, Executor } from '../../db/client'
 import { type ServeRow, serves } from '../../db/schema'
-import { AppError, conflict, isDuplicateKey, notFound } from '../../lib/errors'
+import { AppError, alreadyExists, isDuplicateKey, notFound } from '../../lib/errors'
 import { escapeLike, type Page, type PageRequest, pageWindow } from '../../lib/pagination'
 import type { AuditContext } from '../../lib/audit'
 import { recordAudit } from '../../lib/audit-log'
@@ -33,7 +33,7 @@ export async function createServe(db: Db, audit: AuditContext, body: ServeModel.
       await recordAudit(tx, audit, { resourceType: 'serve', resourceName: body.name, statusCode: 201, summary: { ...body } })
     })
   } catch (error) {
-    if (isDuplicateKey(error)) throw conflict(`Serve with name ${body.name} already exists`, 'ALREADY_EXISTS')
+    if (isDuplicateKey(error)) throw alreadyExists(`Serve with name ${body.name} already exists`)
     throw error
   }
   return findServe(db, body.name)

@@ -3,7 +3,7 @@ import type { Db } from '../../db/client'
 import { type ApiTokenRow, apiTokens, type TokenScope } from '../../db/schema'
 import type { Actor, AuditContext } from '../../lib/audit'
 import { recordAudit } from '../../lib/audit-log'
-import { conflict, isDuplicateKey, notFound } from '../../lib/errors'
+import { alreadyExists, isDuplicateKey, notFound } from '../../lib/errors'
 import { type Page, type PageRequest, pageWindow } from '../../lib/pagination'
 import type { TokenModel } from './model'
 
@@ -69,7 +69,7 @@ export async function createToken(
     })
     return { row: await findToken(db, Number(id)), token }
   } catch (error) {
-    if (isDuplicateKey(error)) throw conflict(`Token with name ${body.name} already exists`, 'ALREADY_EXISTS')
+    if (isDuplicateKey(error)) throw alreadyExists(`Token with name ${body.name} already exists`)
     throw error
   }
 }
