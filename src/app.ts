@@ -2,8 +2,8 @@
  * Builds the HTTP application from its plugins and feature modules. No listening, no process
  * concerns: tests call `createApp(context).handle(new Request('http://localhost/…'))`.
  */
-import { openapi } from '@elysiajs/openapi'
-import { Elysia } from 'elysia'
+import { toOpenAPISchema } from '@elysiajs/openapi'
+import { type AnyElysia, Elysia } from 'elysia'
 import type { AppContext } from './context'
 import { httpConventions } from './lib/http'
 import { artifactController } from './modules/artifact'
@@ -24,7 +24,8 @@ import { authenticate, touchToken } from './modules/token/service'
 import { auditPlugin } from './plugins/audit'
 import { authPlugin, RouteTable } from './plugins/auth'
 import { docsPlugin } from './plugins/docs'
-import { idempotencyPlugin } from './plugins/idempotency'
+import { finishDocument } from './plugins/docs/document'
+import { honoursIdempotencyKey, idempotencyPlugin } from './plugins/idempotency'
 import { limitsPlugin } from './plugins/limits'
 import { rateLimitPlugin } from './plugins/rate-limit'
 
@@ -49,6 +50,14 @@ export function createApp(context: AppContext, workers: AppWorkers = createWorke
   const { limits, rateLimit } = context.config
   // Every route's scope, read from the finished app (below); the auth plugin checks requests against it.
   const routes = new RouteTable()
+  // /docs/json is made from the finished app, on the first request for it (every route is there by then).
+  let finished: AnyElysia | undefined
+  let document: object | undefined
+  const documentOfApp = (): object => {
+    if (!finished) throw new Error('/docs/json was requested before the app was built')
+    document ??= apiDocument(finished)
+    return document
+  }
   const app = new Elysia({
     // Unknown fields are refused (422) instead of dropped.
     normalize: false,
@@ -72,39 +81,7 @@ export function createApp(context: AppContext, workers: AppWorkers = createWorke
     .use(rateLimitPlugin(rateLimit))
     .use(auditPlugin({ db: context.database.db, log: context.log }))
     .use(idempotencyPlugin({ db: context.database.db, ttlHours: context.config.idempotencyTtlHours, log: context.log }))
-    .use(
-      openapi({
-        path: '/docs',
-        specPath: '/docs/json',
-        // The UI pages are docsPlugin's, served from pinned packages; this plugin serves the document.
-        provider: null,
-        documentation: {
-          info: {
-            title: 'Darwin ML Serve',
-            version: '0.1.0',
-            description:
-              'Control plane for ML model deployments: environments, serves, infra configs, artifacts, deployments and scheduled scaling. Every response is `{status, message, data}`; errors are `{status: "ERROR", code, message, errors?, request_id}`.',
-          },
-          tags: [
-            { name: 'Health', description: 'Liveness and readiness' },
-            { name: 'Environment', description: 'Deployment targets: cluster, namespace, domain and network settings' },
-            { name: 'Serve', description: 'Model services: name, type (api or workflow), description, space' },
-            { name: 'Infra config', description: "A serve's resources per environment: backend, cores, memory, replicas, node capacity" },
-            { name: 'Artifact', description: 'Deployable images of a serve: built from git by the Artifact Builder, or registered prebuilt' },
-            { name: 'Deployment', description: 'Deploy, roll back, undeploy; revisions, history and live status' },
-            { name: 'One-click', description: 'Deploy an MLflow model in one call' },
-            { name: 'Tokens', description: 'API tokens and their scopes (admin)' },
-            { name: 'Audit', description: 'Who changed what, when (admin)' },
-            { name: 'Scaling', description: 'Scheduled scaling: windows of replica bounds per serve and environment, their events, the tick' },
-          ],
-          components: {
-            securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API token (see /api/v1/tokens)' } },
-          },
-          security: [{ bearer: [] }],
-        },
-      }),
-    )
-    .use(docsPlugin({ title: 'Darwin ML Serve', specPath: '/docs/json' }))
+    .use(docsPlugin({ title: 'Darwin ML Serve', specPath: '/docs/json', document: documentOfApp }))
     .use(healthController(context))
     .group('/api/v1', (api) =>
       api
@@ -117,9 +94,47 @@ export function createApp(context: AppContext, workers: AppWorkers = createWorke
         .use(auditController(context))
         .use(scalingController(context, scaling)),
     )
-  // A route without a declared scope stops the app here. /docs/json is @elysiajs/openapi's route.
-  routes.bind(app, { 'GET /docs/json': 'public' })
+  // A route without a declared scope stops the app here.
+  routes.bind(app)
+  finished = app
   return app
 }
 
 export type App = ReturnType<typeof createApp>
+
+const OPENAPI_VERSION = '3.1.2'
+
+/** Everything in /docs/json but the operations and their schemas. */
+const DOCUMENT_BASE = {
+  openapi: OPENAPI_VERSION,
+  info: {
+    title: 'Darwin ML Serve',
+    version: '0.1.0',
+    description:
+      'Control plane for ML model deployments: environments, serves, infra configs, artifacts, deployments and scheduled scaling. Every response is `{status, message, data}`; errors are `{status: "ERROR", code, message, errors?, request_id}`.',
+    license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+  },
+  // Relative: the document describes the server that serves it.
+  servers: [{ url: '/', description: 'The server this document is served by' }],
+  tags: [
+    { name: 'Health', description: 'Liveness and readiness' },
+    { name: 'Environment', description: 'Deployment targets: cluster, namespace, domain and network settings' },
+    { name: 'Serve', description: 'Model services: name, type (api or workflow), description, space' },
+    { name: 'Infra config', description: "A serve's resources per environment: backend, cores, memory, replicas, node capacity" },
+    { name: 'Artifact', description: 'Deployable images of a serve: built from git by the Artifact Builder, or registered prebuilt' },
+    { name: 'Deployment', description: 'Deploy, roll back, undeploy; revisions, history and live status' },
+    { name: 'One-click', description: 'Deploy an MLflow model in one call' },
+    { name: 'Tokens', description: 'API tokens and their scopes (admin)' },
+    { name: 'Audit', description: 'Who changed what, when (admin)' },
+    { name: 'Scaling', description: 'Scheduled scaling: windows of replica bounds per serve and environment, their events, the tick' },
+  ],
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API token (see /api/v1/tokens)' } },
+  },
+  security: [{ bearer: [] }],
+}
+
+/** /docs/json of a built app: @elysiajs/openapi's generation from the routes, finished (./plugins/docs/document.ts). */
+function apiDocument(app: AnyElysia) {
+  return finishDocument(toOpenAPISchema(app, undefined, undefined, undefined, OPENAPI_VERSION), { base: DOCUMENT_BASE, honoursIdempotencyKey })
+}

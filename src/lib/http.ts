@@ -9,6 +9,7 @@ import { Elysia, type TSchema, t, ValidationError } from 'elysia'
 import { AppError, ERROR_CODES, type ErrorCode, type FieldError, fieldPath, isDatabaseUnavailable, type RequestPart } from './errors'
 import { describeError, type Logger } from './logger'
 import type { Page } from './pagination'
+import { Named, StringEnum } from './schema'
 import { nameRequestSpan, telemetryEnabled, traceRequest } from './telemetry'
 
 export const ok = <T>(data: T, message = 'OK') => ({ status: 'SUCCESS' as const, message, data })
@@ -26,33 +27,36 @@ export const Envelope = <T extends TSchema>(data: T, example?: unknown) =>
     example === undefined ? {} : { examples: [{ status: 'SUCCESS', message: 'OK', data: example }] },
   )
 
+const Pagination = Named(
+  'Pagination',
+  t.Object({ page: t.Integer({ description: 'This page, from 1' }), limit: t.Integer({ description: 'Items per page' }), total: t.Integer({ description: 'Items in all pages' }) }),
+)
+
 export const PageEnvelope = <T extends TSchema>(item: T) =>
   t.Object({
     status: t.Literal('SUCCESS'),
     message: t.String(),
     data: t.Array(item),
-    pagination: t.Object({ page: t.Integer(), limit: t.Integer(), total: t.Integer() }),
+    pagination: Pagination,
   })
 
-export const ErrorEnvelope = t.Object(
-  {
-    status: t.Literal('ERROR'),
-    code: t.String({ description: 'Stable machine-readable error code' }),
-    message: t.String(),
-    errors: t.Optional(t.Array(t.Object({ path: t.String(), message: t.String() }))),
-    request_id: t.String(),
-  },
-  {
-    examples: [
-      {
-        status: 'ERROR',
-        code: 'VALIDATION_FAILED',
-        message: 'Request validation failed',
-        errors: [{ path: '/name', message: 'Expected string to match pattern' }],
-        request_id: '7f1c0d7e-3a5b-4a55-9f43-5e2f3c8d1a10',
-      },
-    ],
-  },
+/** Every error answer; `Error` in /docs/json, where each status's response gives an example per code. */
+export const ErrorEnvelope = Named(
+  'Error',
+  t.Object(
+    {
+      status: t.Literal('ERROR'),
+      code: StringEnum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]], { description: 'Stable machine-readable error code' }),
+      message: t.String({ description: 'For people; may change' }),
+      errors: t.Optional(
+        t.Array(t.Object({ path: t.String(), message: t.String() }), {
+          description: 'The failing fields: `path` is a JSON Pointer (body fields from the root; `/query/…`, `/params/…`, `/headers/…` for the other parts)',
+        }),
+      ),
+      request_id: t.String({ description: 'Also the `x-request-id` header; finds the request in the logs' }),
+    },
+    { description: 'Every error answer: a stable `code`, a message, the failing fields (422), the request id' },
+  ),
 )
 
 /**

@@ -1,5 +1,14 @@
-import type { SchemaOptions, TUnsafe } from '@sinclair/typebox'
+import type { SchemaOptions, TSchema, TUnsafe } from '@sinclair/typebox'
 import { t } from 'elysia'
+
+/** Where a schema's name for /docs/json is kept (src/plugins/docs/document.ts makes it a component). */
+export const SCHEMA_NAME = 'x-schema-name'
+
+/**
+ * `schema`, named in /docs/json: it becomes `components.schemas[name]`, referenced wherever it is
+ * used, so that generated clients get one type per resource. Validation is unchanged.
+ */
+export const Named = <T extends TSchema>(name: string, schema: T): T => ({ ...schema, [SCHEMA_NAME]: name })
 
 /**
  * A string enum as a union of literals. Not `t.UnionEnum`: Elysia gives that a `default` of its

@@ -23,6 +23,7 @@ export const artifactController = (context: AppContext) => {
         scope: 'write',
         response: { 201: ArtifactModel.one, ...mutationErrorResponses(404, 409, 502) },
         detail: {
+          operationId: 'createArtifact',
           tags,
           summary:
             'Create an artifact: built by the Artifact Builder from github_repo_url + branch (status queued, followed until succeeded or failed), or a prebuilt image registered as succeeded',
@@ -33,7 +34,7 @@ export const artifactController = (context: AppContext) => {
       query: ArtifactModel.listQuery,
       scope: 'read',
       response: { 200: ArtifactModel.page, ...errorResponses(404) },
-      detail: { tags, summary: 'List artifacts, newest first, paginated; filter by serve_name and status' },
+      detail: { operationId: 'listArtifacts', tags, summary: 'List artifacts, newest first, paginated; filter by serve_name and status' },
     })
     .get(
       '/artifact/:serve_name',
@@ -43,7 +44,7 @@ export const artifactController = (context: AppContext) => {
         query: ArtifactModel.serveListQuery,
         scope: 'read',
         response: { 200: ArtifactModel.page, ...errorResponses(404) },
-        detail: { tags, summary: "A serve's artifacts, newest first (the original's route)" },
+        detail: { operationId: 'listServeArtifacts', tags, summary: "A serve's artifacts, newest first (the original's route)" },
       },
     )
     .get(
@@ -53,14 +54,14 @@ export const artifactController = (context: AppContext) => {
         params: ArtifactModel.versionParams,
         scope: 'read',
         response: { 200: ArtifactModel.one, ...errorResponses(404) },
-        detail: { tags, summary: "One artifact of a serve; a pending build's status is refreshed from the Artifact Builder" },
+        detail: { operationId: 'getArtifact', tags, summary: "One artifact of a serve; a pending build's status is refreshed from the Artifact Builder" },
       },
     )
     .get('/artifact_builder_job/:job_id/status', async ({ params }) => ok(await service.findBuildJob(deps, params.job_id)), {
       params: ArtifactModel.jobParams,
       scope: 'read',
       response: { 200: ArtifactModel.oneJob, ...errorResponses(404) },
-      detail: { tags, summary: "A build job's status, refreshed from the Artifact Builder while pending (the original's route)" },
+      detail: { operationId: 'getBuildJobStatus', tags, summary: "A build job's status, refreshed from the Artifact Builder while pending (the original's route)" },
     })
     .get(
       '/artifact_builder_job',
@@ -72,7 +73,7 @@ export const artifactController = (context: AppContext) => {
         query: ArtifactModel.listQuery,
         scope: 'read',
         response: { 200: ArtifactModel.jobPage, ...errorResponses(404) },
-        detail: { tags, summary: 'Build jobs, newest first, paginated; filter by serve_name and status (the original\'s route)' },
+        detail: { operationId: 'listBuildJobs', tags, summary: 'Build jobs, newest first, paginated; filter by serve_name and status (the original\'s route)' },
       },
     )
 }

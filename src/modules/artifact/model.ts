@@ -2,7 +2,7 @@ import { t } from 'elysia'
 import { ARTIFACT_SOURCES, ARTIFACT_STATUSES } from '../../db/schema'
 import { Envelope, PageEnvelope } from '../../lib/http'
 import { PageQuery } from '../../lib/pagination'
-import { StringEnum } from '../../lib/schema'
+import { Named, StringEnum } from '../../lib/schema'
 
 /** It goes into the image tag `{serve}_{version}` (a Docker tag: ≤ 128 characters of [A-Za-z0-9_.-]). */
 export const artifactVersion = t.String({
@@ -78,7 +78,7 @@ export namespace ArtifactModel {
 
   const nullableString = (description: string) => t.Union([t.String(), t.Null()], { description })
 
-  export const artifact = t.Object({
+  export const artifact = Named('Artifact', t.Object({
     id: t.Integer({ description: 'Also the build job id of /artifact_builder_job' }),
     serve_name: t.String(),
     version: t.String(),
@@ -93,7 +93,7 @@ export namespace ArtifactModel {
     logs_url: nullableString("The build's logs, when the builder gives a link"),
     created_at: t.String({ format: 'date-time' }),
     updated_at: t.String({ format: 'date-time' }),
-  })
+  }))
   export type Artifact = typeof artifact.static
 
   const example = {
@@ -116,7 +116,7 @@ export namespace ArtifactModel {
   export const page = PageEnvelope(artifact)
 
   /** The original's build-job view. */
-  export const job = t.Object({
+  export const job = Named('BuildJob', t.Object({
     job_id: t.Integer(),
     serve_name: t.String(),
     version: t.String(),
@@ -125,7 +125,7 @@ export namespace ArtifactModel {
     failure_reason: nullableString("The builder's reason, when the build failed"),
     created_at: t.String({ format: 'date-time' }),
     updated_at: t.String({ format: 'date-time' }),
-  })
+  }))
   export type Job = typeof job.static
   export const oneJob = Envelope(job, {
     job_id: 7,

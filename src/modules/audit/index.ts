@@ -18,6 +18,6 @@ export const auditController = ({ database }: AppContext) =>
         query: AuditModel.listQuery,
         scope: 'admin',
         response: { 200: AuditModel.page, ...errorResponses() },
-        detail: { tags: ['Audit'], summary: 'Audit log of every mutation, newest first; filter by resource, actor, action, outcome, time' },
+        detail: { operationId: 'listAuditRecords', tags: ['Audit'], summary: 'Audit log of every mutation, newest first; filter by resource, actor, action, outcome, time' },
       },
     )

@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import { StringEnum } from '../../lib/schema'
+import { Named, StringEnum } from '../../lib/schema'
 import { AUDIT_OUTCOMES } from '../../db/schema'
 import { PageEnvelope } from '../../lib/http'
 import { PageQuery } from '../../lib/pagination'
@@ -18,7 +18,7 @@ export namespace AuditModel {
   const filtersObject = t.Object(filters)
   export type Filters = typeof filtersObject.static
 
-  export const entry = t.Object({
+  export const entry = Named('AuditRecord', t.Object({
     id: t.Integer(),
     at: t.String({ format: 'date-time' }),
     actor: t.Object({ token_id: t.Nullable(t.Integer()), name: t.String() }),
@@ -29,7 +29,7 @@ export namespace AuditModel {
     status_code: t.Integer(),
     request_id: t.String(),
     summary: t.Record(t.String(), t.Unknown()),
-  })
+  }))
   export type Entry = typeof entry.static
   export const page = PageEnvelope(entry)
 }

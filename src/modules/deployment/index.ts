@@ -69,6 +69,7 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
         scope: 'deploy',
         response: { 200: t.Union([DeploymentModel.one, DeploymentModel.dryRun]), 201: DeploymentModel.one, ...mutationErrorResponses(404, 409, 502, 504) },
         detail: {
+          operationId: 'deployServe',
           tags,
           summary: 'Deploy an artifact to an environment: records a revision, applies it, answers 201 with its Location (or waits with ?wait=seconds: 200); dry_run previews it',
         },
@@ -86,7 +87,7 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
         body: DeploymentModel.rollbackBody,
         scope: 'deploy',
         response: { 200: DeploymentModel.one, 201: DeploymentModel.one, ...mutationErrorResponses(404, 409, 502, 504) },
-        detail: { tags, summary: 'Roll back: a new revision made from an earlier one (default: the last one active before the current)' },
+        detail: { operationId: 'rollbackServe', tags, summary: 'Roll back: a new revision made from an earlier one (default: the last one active before the current)' },
       },
     )
     .post(
@@ -100,7 +101,7 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
         body: DeploymentModel.envBody,
         scope: 'deploy',
         response: { 200: DeploymentModel.undeployed, ...mutationErrorResponses(404, 409, 502) },
-        detail: { tags, summary: 'Undeploy from an environment: removes the objects, keeps config and history; idempotent' },
+        detail: { operationId: 'undeployServe', tags, summary: 'Undeploy from an environment: removes the objects, keeps config and history; idempotent' },
       },
     )
     .post(
@@ -110,20 +111,20 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
         params: DeploymentModel.envParams,
         scope: 'deploy',
         response: { 200: DeploymentModel.undeployed, ...mutationErrorResponses(404, 409, 502) },
-        detail: { tags, summary: "Undeploy from an environment (the original's path)" },
+        detail: { operationId: 'undeployServeFromEnvironment', tags, summary: "Undeploy from an environment (the original's path)" },
       },
     )
     .get('/:serve_name/deployment/:env', async ({ params }) => ok(await service.currentDeployment(deps, params.serve_name, params.env)), {
       params: DeploymentModel.envParams,
       scope: 'read',
       response: { 200: DeploymentModel.current, ...errorResponses(404) },
-      detail: { tags, summary: 'What is deployed in an environment: the active and in-flight revisions and live rollout progress' },
+      detail: { operationId: 'getDeployment', tags, summary: 'What is deployed in an environment: the active and in-flight revisions and live rollout progress' },
     })
     .get('/:serve_name/status/:env', async ({ params }) => ok({ status: await service.readiness(deps, params.serve_name, params.env) }), {
       params: DeploymentModel.envParams,
       scope: 'read',
       response: { 200: DeploymentModel.readiness, ...errorResponses(404) },
-      detail: { tags, summary: "READY when a revision is active and every replica is ready, else NOT_READY (the original's status route)" },
+      detail: { operationId: 'getServeStatus', tags, summary: "READY when a revision is active and every replica is ready, else NOT_READY (the original's status route)" },
     })
     .get(
       '/:serve_name/deployments',
@@ -133,14 +134,14 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
         query: DeploymentModel.historyQuery,
         scope: 'read',
         response: { 200: DeploymentModel.page, ...errorResponses(404) },
-        detail: { tags, summary: 'Deployment history of a serve, newest first; filter by env and status' },
+        detail: { operationId: 'listDeployments', tags, summary: 'Deployment history of a serve, newest first; filter by env and status' },
       },
     )
     .get('/:serve_name/deployments/:revision', async ({ params }) => ok(await service.revisionDetail(deps, params.serve_name, params.revision)), {
       params: DeploymentModel.revisionParams,
       scope: 'read',
       response: { 200: DeploymentModel.oneWithManifests, ...errorResponses(404) },
-      detail: { tags, summary: 'One revision, with the manifests it applied' },
+      detail: { operationId: 'getRevision', tags, summary: 'One revision, with the manifests it applied' },
     })
     .get(
       '/:serve_name/manifests/:env',
@@ -156,7 +157,7 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
         query: t.Object({ artifact_version: t.String({ minLength: 1, maxLength: 64 }) }),
         scope: 'read',
         response: { 200: t.Array(t.Record(t.String(), t.Unknown()), { description: 'The manifests (JSON, or YAML with Accept: application/yaml)' }), ...errorResponses(404, 409) },
-        detail: { tags, summary: 'Preview the manifests a deploy of this artifact would apply; touches no cluster' },
+        detail: { operationId: 'previewManifests', tags, summary: 'Preview the manifests a deploy of this artifact would apply; touches no cluster' },
       },
     )
     .post(
@@ -170,7 +171,7 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
         body: DeploymentModel.deployModelBody,
         scope: 'deploy',
         response: { 200: DeploymentModel.one, 201: DeploymentModel.one, ...mutationErrorResponses(404, 409, 502, 504) },
-        detail: { tags: ['One-click'], summary: 'Deploy an MLflow model in one call: creates or reuses the serve, its infra config and artifact, then deploys' },
+        detail: { operationId: 'deployModel', tags: ['One-click'], summary: 'Deploy an MLflow model in one call: creates or reuses the serve, its infra config and artifact, then deploys' },
       },
     )
     .post(
@@ -180,7 +181,7 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
         body: DeploymentModel.undeployModelBody,
         scope: 'deploy',
         response: { 200: DeploymentModel.undeployed, ...mutationErrorResponses(404, 409, 502) },
-        detail: { tags: ['One-click'], summary: 'Undeploy a one-click model from an environment' },
+        detail: { operationId: 'undeployModel', tags: ['One-click'], summary: 'Undeploy a one-click model from an environment' },
       },
     )
 }

@@ -1,8 +1,9 @@
 import { t } from 'elysia'
+import { InfraConfigModel } from '../infra-config/model'
 import { DEPLOYMENT_REASONS, DEPLOYMENT_STATUSES } from '../../db/schema'
 import { Envelope, PageEnvelope } from '../../lib/http'
 import { PageQuery } from '../../lib/pagination'
-import { StringEnum } from '../../lib/schema'
+import { Named, StringEnum } from '../../lib/schema'
 import { artifactVersion } from '../artifact/model'
 import { nodeCapacityType } from '../infra-config/model'
 import { serveName } from '../serve/model'
@@ -75,7 +76,7 @@ export namespace DeploymentModel {
   })
   export type HistoryQuery = typeof historyQuery.static
 
-  export const revision = t.Object({
+  export const revision = Named('Revision', t.Object({
     revision: t.Integer(),
     serve_name: t.String(),
     env: t.String(),
@@ -90,7 +91,12 @@ export namespace DeploymentModel {
       max_unavailable: t.Optional(surge),
       environment_variables: t.Record(t.String(), t.String()),
     }),
-    infra_snapshot: t.Record(t.String(), t.Unknown()),
+    infra_snapshot: Named(
+      'InfraSnapshot',
+      t.Union([InfraConfigModel.apiServeInfraConfigAnswered, InfraConfigModel.workflowServeConfig], {
+        description: "The infra config the revision was made with: an api serve's, or a workflow serve's",
+      }),
+    ),
     service_url: t.String(),
     failure_reason: t.Nullable(t.String()),
     created_by: t.String(),
@@ -98,7 +104,7 @@ export namespace DeploymentModel {
     updated_at: t.String({ format: 'date-time' }),
     activated_at: t.Nullable(t.String({ format: 'date-time' })),
     ended_at: t.Nullable(t.String({ format: 'date-time' })),
-  })
+  }))
   export type Revision = typeof revision.static
 
   export const revisionWithManifests = t.Object({ ...revision.properties, manifests: t.String({ description: 'The applied manifests, as YAML' }) })
@@ -113,7 +119,7 @@ export namespace DeploymentModel {
     artifact_version: 'v1.0.0',
     image: 'docker.io/darwin:my-model-serve_v1.0.0',
     api_serve_deployment_config: { deployment_strategy: 'rolling', environment_variables: { MODEL_PATH: '/models/production' } },
-    infra_snapshot: { backend_type: 'fastapi', cores: 4, memory: 8, min_replicas: 2, max_replicas: 10, node_capacity_type: 'spot' },
+    infra_snapshot: { backend_type: 'fastapi', cores: 4, memory: 8, min_replicas: 2, max_replicas: 10, node_capacity_type: 'spot', target_cpu_utilization: 70, additional_hosts: [] },
     service_url: 'https://my-model-serve.mycompany.com',
     failure_reason: null,
     created_by: 'ci-pipeline',
@@ -134,14 +140,14 @@ export namespace DeploymentModel {
     }),
   )
 
-  export const rollout = t.Object({
+  export const rollout = Named('Rollout', t.Object({
     phase: t.String(),
     desired_replicas: t.Integer(),
     updated_replicas: t.Integer(),
     ready_replicas: t.Integer(),
     available_replicas: t.Integer(),
     failure_reason: t.Optional(t.String()),
-  })
+  }))
   export type Rollout = typeof rollout.static
   export const current = Envelope(
     t.Object({

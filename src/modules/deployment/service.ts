@@ -17,7 +17,7 @@ import { type Page, pageWindow } from '../../lib/pagination'
 import { primaryHost, type RenderedServe, type RenderInput, renderServe, routedByPath, toYaml } from '../../render'
 import { findEnvironment } from '../environment/service'
 import type { InfraColumns } from '../placement/revision-inputs'
-import { infraSnapshotOf, isApiSnapshot, type RevisionInputs } from '../placement/revision-inputs'
+import { DEFAULT_TARGET_CPU_UTILIZATION, infraSnapshotOf, isApiSnapshot, type RevisionInputs } from '../placement/revision-inputs'
 import * as placement from '../placement/service'
 import { effectiveReplicaBounds } from '../scaling/service'
 import { findServe } from '../serve/service'
@@ -47,7 +47,10 @@ export function toRevision(row: DeploymentRow, config: Config, subject: Subject)
     artifact_version: row.artifactVersion,
     image: row.image,
     api_serve_deployment_config: row.deploymentConfig,
-    infra_snapshot: row.infraSnapshot as unknown as Record<string, unknown>,
+    // Revisions recorded before these fields existed froze none: answered with their defaults (what render applies).
+    infra_snapshot: isApiSnapshot(row.infraSnapshot)
+      ? { ...row.infraSnapshot, target_cpu_utilization: row.infraSnapshot.target_cpu_utilization ?? DEFAULT_TARGET_CPU_UTILIZATION, additional_hosts: row.infraSnapshot.additional_hosts ?? [] }
+      : row.infraSnapshot,
     service_url: serviceUrl(config, subject.serve.name, subject.environment),
     failure_reason: row.failureReason,
     created_by: row.createdBy,

@@ -23,7 +23,7 @@ export const environmentController = ({ database, config }: AppContext, hooks: P
         body: EnvironmentModel.createBody,
         scope: 'write',
         response: { 201: EnvironmentModel.one, ...mutationErrorResponses(409) },
-        detail: { tags, summary: 'Create an environment (a deployment target: cluster, namespace, domain). 409 DCM_UNSUPPORTED: cluster_driver dcm while ENABLE_ISTIO is on (DCM\'s chart has no Istio route)' },
+        detail: { operationId: 'createEnvironment', tags, summary: 'Create an environment (a deployment target: cluster, namespace, domain). 409 DCM_UNSUPPORTED: cluster_driver dcm while ENABLE_ISTIO is on (DCM\'s chart has no Istio route)' },
       },
     )
     .get(
@@ -36,7 +36,7 @@ export const environmentController = ({ database, config }: AppContext, hooks: P
         query: EnvironmentModel.listQuery,
         scope: 'read',
         response: { 200: EnvironmentModel.page, ...errorResponses() },
-        detail: { tags, summary: 'List environments, ordered by name, paginated' },
+        detail: { operationId: 'listEnvironments', tags, summary: 'List environments, ordered by name, paginated' },
       },
     )
     .get(
@@ -46,7 +46,7 @@ export const environmentController = ({ database, config }: AppContext, hooks: P
         params: EnvironmentModel.params,
         scope: 'read',
         response: { 200: EnvironmentModel.one, ...errorResponses(404) },
-        detail: { tags, summary: 'Get one environment' },
+        detail: { operationId: 'getEnvironment', tags, summary: 'Get one environment' },
       },
     )
     .patch(
@@ -64,6 +64,7 @@ export const environmentController = ({ database, config }: AppContext, hooks: P
         scope: 'write',
         response: { 200: EnvironmentModel.one, ...mutationErrorResponses(404, 409) },
         detail: {
+          operationId: 'updateEnvironment',
           tags,
           summary:
             'Update an environment: the given config keys are merged into the stored ones. 409 DCM_UNSUPPORTED: cluster_driver dcm while ENABLE_ISTIO is on, or while infra configs here are ones DCM cannot install (workflow serves, backend_type ray)',
@@ -80,6 +81,6 @@ export const environmentController = ({ database, config }: AppContext, hooks: P
         params: EnvironmentModel.params,
         scope: 'write',
         response: { 200: EnvironmentModel.deleted, ...mutationErrorResponses(404, 409) },
-        detail: { tags, summary: 'Delete an environment (refused with 409 while anything references it)' },
+        detail: { operationId: 'deleteEnvironment', tags, summary: 'Delete an environment (refused with 409 while anything references it)' },
       },
     )

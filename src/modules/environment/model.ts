@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import { StringEnum } from '../../lib/schema'
+import { Named, StringEnum } from '../../lib/schema'
 import { CLUSTER_DRIVERS } from '../../db/schema'
 import { Envelope, PageEnvelope } from '../../lib/http'
 import { PageQuery } from '../../lib/pagination'
@@ -94,13 +94,13 @@ export namespace EnvironmentModel {
   })
   export type ListQuery = typeof listQuery.static
 
-  export const environment = t.Object({
+  export const environment = Named('Environment', t.Object({
     id: t.Integer(),
     name: t.String(),
-    environment_configs: t.Required(configs),
+    environment_configs: Named('EnvironmentConfigs', t.Required(configs)),
     created_at: t.String({ format: 'date-time' }),
     updated_at: t.String({ format: 'date-time' }),
-  })
+  }))
   export type Environment = typeof environment.static
 
   const example = {

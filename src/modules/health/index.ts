@@ -46,12 +46,12 @@ export const healthController = ({ database, log, clusterDrivers }: AppContext) 
     .get('/healthcheck', () => healthy, {
       scope: 'public',
       response: { 200: Healthy },
-      detail: { tags, security: [], summary: 'Liveness: the process answers (no database call)' },
+      detail: { operationId: 'healthcheck', tags, security: [], summary: 'Liveness: the process answers (no database call)' },
     })
     .get('/health', () => healthy, {
       scope: 'public',
       response: { 200: Healthy },
-      detail: { tags, security: [], summary: 'Liveness (alias kept from the original)' },
+      detail: { operationId: 'health', tags, security: [], summary: 'Liveness (alias kept from the original)' },
     })
     .get(
       '/readyz',
@@ -73,6 +73,6 @@ export const healthController = ({ database, log, clusterDrivers }: AppContext) 
       {
         scope: 'public',
         response: { 200: Ready, 503: ErrorEnvelope },
-        detail: { tags, security: [], summary: 'Readiness: 200 when the database answers, 503 when not; also reports which cluster drivers are usable' },
+        detail: { operationId: 'readiness', tags, security: [], summary: 'Readiness: 200 when the database answers, 503 when not; also reports which cluster drivers are usable' },
       },
     )

@@ -17,7 +17,7 @@ export const infraConfigController = ({ database, config }: AppContext, hooks: s
       params: InfraConfigModel.serveParams,
       scope: 'read',
       response: { 200: InfraConfigModel.all, ...errorResponses(404) },
-      detail: { tags, summary: "A serve's infra configs, one per environment, ordered by environment name" },
+      detail: { operationId: 'listInfraConfigs', tags, summary: "A serve's infra configs, one per environment, ordered by environment name" },
     })
     .post(
       '/:env',
@@ -31,6 +31,7 @@ export const infraConfigController = ({ database, config }: AppContext, hooks: s
         scope: 'write',
         response: { 201: InfraConfigModel.one, ...mutationErrorResponses(404, 409) },
         detail: {
+          operationId: 'createInfraConfig',
           tags,
           summary:
             "Set a serve's infra config for an environment (409 if it exists: PATCH it). In an environment with cluster_driver dcm: a workflow serve or backend_type ray → 422 (DCM's chart installs FastAPI serves only), ENABLE_ISTIO → 409 DCM_UNSUPPORTED",
@@ -41,7 +42,7 @@ export const infraConfigController = ({ database, config }: AppContext, hooks: s
       params: InfraConfigModel.params,
       scope: 'read',
       response: { 200: InfraConfigModel.one, ...errorResponses(404) },
-      detail: { tags, summary: "A serve's infra config for one environment" },
+      detail: { operationId: 'getInfraConfig', tags, summary: "A serve's infra config for one environment" },
     })
     .patch(
       '/:env',
@@ -57,6 +58,7 @@ export const infraConfigController = ({ database, config }: AppContext, hooks: s
         scope: 'deploy',
         response: { 200: InfraConfigModel.updated, ...mutationErrorResponses(404, 409, 502) },
         detail: {
+          operationId: 'updateInfraConfig',
           tags,
           summary: 'Change some fields of an infra config; the merged result is validated again. A deployed serve is redeployed with it (interrupting a rollout in flight); `started_revision` names that revision, null when nothing was started (nothing deployed, or nothing changed)',
         },

@@ -1,7 +1,7 @@
 import { t } from 'elysia'
 import { BACKEND_TYPES, NODE_CAPACITY_TYPES, SERVE_TYPES } from '../../db/schema'
 import { Envelope } from '../../lib/http'
-import { StringEnum, StringEnumWithAliases } from '../../lib/schema'
+import { Named, StringEnum, StringEnumWithAliases } from '../../lib/schema'
 import { DEFAULT_TARGET_CPU_UTILIZATION } from '../placement/revision-inputs'
 
 export { DEFAULT_TARGET_CPU_UTILIZATION }
@@ -103,10 +103,10 @@ export namespace InfraConfigModel {
   )
   export type PartialApiServeConfig = typeof partialApiServeConfig.static
 
-  export const workflowServeConfig = t.Object(
+  export const workflowServeConfig = Named('WorkflowServeConfig', t.Object(
     { schedule, head_node_config: headNode, worker_node_config: t.Array(workerNode, { minItems: 1, maxItems: 20 }) },
     strict,
-  )
+  ))
   export type WorkflowServeConfig = typeof workflowServeConfig.static
   /** PATCH: `schedule` and `worker_node_config` replace the stored ones; `head_node_config` is merged. */
   export const partialWorkflowServeConfig = t.Object(
@@ -157,11 +157,14 @@ export namespace InfraConfigModel {
   )
   export type UpdateBody = typeof updateBody.static
 
-  export const infraConfig = t.Object({
+  /** An api serve's config as answered: every field, defaults filled in. */
+  export const apiServeInfraConfigAnswered = Named('ApiServeInfraConfig', t.Required(apiServeInfraConfig))
+
+  export const infraConfig = Named('InfraConfig', t.Object({
     serve_name: t.String(),
     env: t.String(),
     serve_type: StringEnum(SERVE_TYPES),
-    api_serve_infra_config: t.Union([t.Required(apiServeInfraConfig), t.Null()], { description: 'For api serves; null for workflow serves' }),
+    api_serve_infra_config: t.Union([apiServeInfraConfigAnswered, t.Null()], { description: 'For api serves; null for workflow serves' }),
     workflow_serve_config: t.Union([workflowServeConfig, t.Null()], { description: 'For workflow serves; null for api serves' }),
     backend_type: t.Optional(StringEnum(BACKEND_TYPES, { description: "api serves: the original's field, the same as api_serve_infra_config.backend_type" })),
     fast_api_config: t.Optional(
@@ -179,7 +182,7 @@ export namespace InfraConfigModel {
     ),
     created_at: t.String({ format: 'date-time' }),
     updated_at: t.String({ format: 'date-time' }),
-  })
+  }))
   export type InfraConfig = typeof infraConfig.static
 
   const example = {

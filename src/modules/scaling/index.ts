@@ -29,6 +29,7 @@ export const scalingController = ({ database }: AppContext, scheduler: ScalingSc
         scope: 'deploy',
         response: { 200: ScalingModel.one, ...mutationErrorResponses(404, 409) },
         detail: {
+          operationId: 'putScalingSchedule',
           tags,
           summary:
             "Create or replace a serve's scaling schedule in an environment. The cluster is not touched here: the next tick applies `effective` where it differs from `applied`",
@@ -39,7 +40,7 @@ export const scalingController = ({ database }: AppContext, scheduler: ScalingSc
       params: ScalingModel.params,
       scope: 'read',
       response: { 200: ScalingModel.one, ...errorResponses(404, 409) },
-      detail: { tags, summary: "A serve's scaling schedule in an environment, with its base, effective and applied bounds" },
+      detail: { operationId: 'getScalingSchedule', tags, summary: "A serve's scaling schedule in an environment, with its base, effective and applied bounds" },
     })
     .delete(
       '/serve/:serve_name/scaling-schedule/:env',
@@ -51,7 +52,7 @@ export const scalingController = ({ database }: AppContext, scheduler: ScalingSc
         params: ScalingModel.params,
         scope: 'deploy',
         response: { 200: ScalingModel.deleted, ...mutationErrorResponses(404, 409) },
-        detail: { tags, summary: 'Delete a scaling schedule; if window bounds are live, the next tick sets the base bounds back' },
+        detail: { operationId: 'deleteScalingSchedule', tags, summary: 'Delete a scaling schedule; if window bounds are live, the next tick sets the base bounds back' },
       },
     )
     .get(
@@ -63,6 +64,7 @@ export const scalingController = ({ database }: AppContext, scheduler: ScalingSc
         scope: 'read',
         response: { 200: ScalingModel.previewOne, ...errorResponses(404, 409) },
         detail: {
+          operationId: 'previewScalingSchedule',
           tags,
           summary: `The effective bounds over [from, to] (default now to now + 7 days, at most ${service.MAX_PREVIEW_DAYS} days): the state at \`from\`, then every change with the window edges that caused it`,
         },
@@ -76,7 +78,7 @@ export const scalingController = ({ database }: AppContext, scheduler: ScalingSc
         query: ScalingModel.eventsQuery,
         scope: 'read',
         response: { 200: ScalingModel.events, ...errorResponses(404) },
-        detail: { tags, summary: 'The bounds changes ticks made (or failed to make) for a serve, newest first, paginated' },
+        detail: { operationId: 'listScalingEvents', tags, summary: 'The bounds changes ticks made (or failed to make) for a serve, newest first, paginated' },
       },
     )
     .post(
@@ -92,6 +94,7 @@ export const scalingController = ({ database }: AppContext, scheduler: ScalingSc
       scope: 'deploy',
       response: { 200: ScalingModel.tick, ...mutationErrorResponses(409) },
       detail: {
+        operationId: 'runScalingTick',
         tags,
         summary:
           'Run one scaling tick now, for platforms that call a URL on a schedule. Through the same lease as the in-process job: `ran: false` when another replica holds it',

@@ -2,7 +2,7 @@ import { t } from 'elysia'
 import { SCALING_EVENT_OUTCOMES } from '../../db/schema'
 import { Envelope, PageEnvelope } from '../../lib/http'
 import { PageQuery } from '../../lib/pagination'
-import { StringEnum } from '../../lib/schema'
+import { Named, StringEnum } from '../../lib/schema'
 
 const strict = { additionalProperties: false }
 
@@ -49,7 +49,7 @@ export namespace ScalingModel {
   )
   export type PutBody = typeof putBody.static
 
-  export const schedule = t.Object({
+  export const schedule = Named('ScalingSchedule', t.Object({
     serve_name: t.String(),
     env: t.String(),
     timezone: t.String(),
@@ -59,7 +59,7 @@ export namespace ScalingModel {
     applied: t.Union([bounds, t.Null()], { description: 'The bounds last set on the cluster; null until a deploy or a tick has' }),
     created_at: t.String({ format: 'date-time' }),
     updated_at: t.String({ format: 'date-time' }),
-  })
+  }))
   export type Schedule = typeof schedule.static
 
   export const one = Envelope(schedule, {
@@ -89,7 +89,7 @@ export namespace ScalingModel {
   })
   export type PreviewQuery = typeof previewQuery.static
 
-  export const preview = t.Object({
+  export const preview = Named('ScalingPreview', t.Object({
     from: t.String({ format: 'date-time' }),
     to: t.String({ format: 'date-time' }),
     base: bounds,
@@ -104,7 +104,7 @@ export namespace ScalingModel {
         }),
       }),
     ),
-  })
+  }))
   export const previewOne = Envelope(preview)
 
   export const eventsQuery = t.Object({
@@ -113,7 +113,7 @@ export namespace ScalingModel {
   })
   export type EventsQuery = typeof eventsQuery.static
 
-  export const event = t.Object({
+  export const event = Named('ScalingEvent', t.Object({
     id: t.Integer(),
     serve_name: t.String(),
     env: t.String(),
@@ -123,7 +123,7 @@ export namespace ScalingModel {
     windows: t.Array(t.String(), { description: 'The windows open at `at`; empty: back to the base bounds' }),
     outcome: StringEnum(SCALING_EVENT_OUTCOMES),
     error: t.Union([t.String(), t.Null()]),
-  })
+  }))
   export type Event = typeof event.static
   export const events = PageEnvelope(event)
 

@@ -20,7 +20,7 @@ export const serveController = ({ database }: AppContext) =>
         body: ServeModel.createBody,
         scope: 'write',
         response: { 201: ServeModel.one, ...mutationErrorResponses(409) },
-        detail: { tags, summary: 'Create a serve (a model service), api or workflow' },
+        detail: { operationId: 'createServe', tags, summary: 'Create a serve (a model service), api or workflow' },
       },
     )
     .get(
@@ -33,14 +33,14 @@ export const serveController = ({ database }: AppContext) =>
         query: ServeModel.listQuery,
         scope: 'read',
         response: { 200: ServeModel.page, ...errorResponses() },
-        detail: { tags, summary: 'List serves, ordered by name, paginated; filter by space, type and name prefix' },
+        detail: { operationId: 'listServes', tags, summary: 'List serves, ordered by name, paginated; filter by space, type and name prefix' },
       },
     )
     .get('/:serve_name', async ({ params }) => ok(await serveOverview(database.db, params.serve_name)), {
       params: ServeModel.params,
       scope: 'read',
       response: { 200: OverviewModel.one, ...errorResponses(404) },
-      detail: { tags, summary: 'A serve with its infra configs per environment, its latest artifacts and where it is deployed' },
+      detail: { operationId: 'getServe', tags, summary: 'A serve with its infra configs per environment, its latest artifacts and where it is deployed' },
     })
     .patch(
       '/:serve_name',
@@ -51,7 +51,7 @@ export const serveController = ({ database }: AppContext) =>
         body: ServeModel.updateBody,
         scope: 'write',
         response: { 200: ServeModel.one, ...mutationErrorResponses(404) },
-        detail: { tags, summary: "Change a serve's description or space (name and type are fixed)" },
+        detail: { operationId: 'updateServe', tags, summary: "Change a serve's description or space (name and type are fixed)" },
       },
     )
     .delete(
@@ -64,6 +64,6 @@ export const serveController = ({ database }: AppContext) =>
         params: ServeModel.params,
         scope: 'write',
         response: { 200: ServeModel.deleted, ...mutationErrorResponses(404, 409) },
-        detail: { tags, summary: 'Delete a serve with its infra configs and artifacts (409 while it is deployed anywhere)' },
+        detail: { operationId: 'deleteServe', tags, summary: 'Delete a serve with its infra configs and artifacts (409 while it is deployed anywhere)' },
       },
     )

@@ -2,7 +2,7 @@ import { t } from 'elysia'
 import { SERVE_TYPES } from '../../db/schema'
 import { Envelope, PageEnvelope } from '../../lib/http'
 import { PageQuery } from '../../lib/pagination'
-import { StringEnum } from '../../lib/schema'
+import { Named, StringEnum } from '../../lib/schema'
 
 /**
  * A DNS-1035 label of 1–32 characters: the name becomes Kubernetes object names, hostnames and the
@@ -54,7 +54,7 @@ export namespace ServeModel {
   })
   export type ListQuery = typeof listQuery.static
 
-  export const serve = t.Object({
+  export const serve = Named('Serve', t.Object({
     id: t.Integer(),
     name: t.String(),
     type: StringEnum(SERVE_TYPES),
@@ -62,7 +62,7 @@ export namespace ServeModel {
     space: t.String(),
     created_at: t.String({ format: 'date-time' }),
     updated_at: t.String({ format: 'date-time' }),
-  })
+  }))
   export type Serve = typeof serve.static
 
   export const example = {

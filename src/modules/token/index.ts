@@ -21,7 +21,7 @@ export const tokenController = ({ database }: AppContext) =>
         body: TokenModel.createBody,
         scope: 'admin',
         response: { 201: TokenModel.created, ...mutationErrorResponses(409) },
-        detail: { tags, summary: 'Create an API token (admin); the token is shown only in this response' },
+        detail: { operationId: 'createToken', tags, summary: 'Create an API token (admin); the token is shown only in this response' },
       },
     )
     .get(
@@ -34,7 +34,7 @@ export const tokenController = ({ database }: AppContext) =>
         query: TokenModel.listQuery,
         scope: 'admin',
         response: { 200: TokenModel.page, ...errorResponses() },
-        detail: { tags, summary: 'List API tokens (admin); never shows token values' },
+        detail: { operationId: 'listTokens', tags, summary: 'List API tokens (admin); never shows token values' },
       },
     )
     .delete(
@@ -45,6 +45,6 @@ export const tokenController = ({ database }: AppContext) =>
         params: TokenModel.params,
         scope: 'admin',
         response: { 200: TokenModel.one, ...mutationErrorResponses(404) },
-        detail: { tags, summary: 'Revoke an API token (admin); idempotent' },
+        detail: { operationId: 'revokeToken', tags, summary: 'Revoke an API token (admin); idempotent' },
       },
     )

@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import { StringEnum } from '../../lib/schema'
+import { Named, StringEnum } from '../../lib/schema'
 import { TOKEN_SCOPES } from '../../db/schema'
 import { Envelope, PageEnvelope } from '../../lib/http'
 import { PageQuery } from '../../lib/pagination'
@@ -18,7 +18,7 @@ export namespace TokenModel {
   export const params = t.Object({ token_id: t.Integer({ minimum: 1 }) })
   export const listQuery = t.Object({ ...PageQuery, include_revoked: t.Optional(t.Boolean()) })
 
-  export const token = t.Object({
+  export const token = Named('Token', t.Object({
     id: t.Integer(),
     name: t.String(),
     scopes: t.Array(StringEnum(TOKEN_SCOPES)),
@@ -28,7 +28,7 @@ export namespace TokenModel {
     expires_at: t.Nullable(t.String({ format: 'date-time' })),
     last_used_at: t.Nullable(t.String({ format: 'date-time' })),
     revoked_at: t.Nullable(t.String({ format: 'date-time' })),
-  })
+  }))
   export type Token = typeof token.static
 
   export const created = Envelope(

@@ -1,6 +1,6 @@
 /**
- * The API docs' pages — Swagger UI at /docs, ReDoc at /redoc, both reading the OpenAPI document that
- * @elysiajs/openapi serves — and their scripts and styles, from the pinned `swagger-ui-dist` and
+ * The API docs: the OpenAPI document (./document.ts), and the pages — Swagger UI at /docs, ReDoc at
+ * /redoc, both reading that document — and their scripts and styles, from the pinned `swagger-ui-dist` and
  * `redoc` packages. The bundles are file imports, so they are inside the compiled executable: the
  * pages work without internet and run no code a third party publishes after the build. Every
  * response carries a Content-Security-Policy that allows nothing but this origin.
@@ -75,8 +75,8 @@ const head = (title: string) => `<!doctype html>
 /** Open to everyone, and left out of /docs/json (a new object each time: Elysia's macros rewrite route options in place). */
 const hidden = () => ({ scope: 'public' as const, detail: { hide: true } })
 
-/** `specPath`: where @elysiajs/openapi serves the document (its own UI page turned off). */
-export function docsPlugin(options: { title: string; specPath: string }) {
+/** `specPath`: where the OpenAPI document is served; `document`: the document (./document.ts). */
+export function docsPlugin(options: { title: string; specPath: string; document: () => object }) {
   const specPath = escapeHtml(options.specPath)
   const swaggerPage = `${head(`${options.title} — Swagger UI`)}
 <link rel="stylesheet" href="${ASSETS.swaggerUiCss.url}"></head>
@@ -98,6 +98,7 @@ export function docsPlugin(options: { title: string; specPath: string }) {
     .use(routeScopes)
     .get('/docs', () => html(swaggerPage, DOCS_CSP), hidden())
     .get('/redoc', () => html(redocPage, REDOC_CSP), hidden())
+    .get(options.specPath, () => options.document(), hidden())
   for (const asset of Object.values(ASSETS) as Asset[]) {
     const headers = {
       'content-type': asset.contentType,

@@ -61,8 +61,9 @@ function canonicalJson(value: unknown): string {
 /** What a retry must repeat to be replayed: the query string and the body, canonically. */
 export const requestHashOf = (search: string, body: unknown) => new Bun.CryptoHasher('sha256').update(`${search}\n${canonicalJson(body ?? null)}`).digest('hex')
 
-function appliesTo(request: Request, path: string) {
-  return request.method === 'POST' && path.startsWith('/api/') && !path.startsWith('/api/v1/tokens')
+/** Whether a request to `method path` is made safe to retry by an Idempotency-Key (also said in /docs/json). */
+export function honoursIdempotencyKey(method: string, path: string) {
+  return method === 'POST' && path.startsWith('/api/') && !path.startsWith('/api/v1/tokens')
 }
 
 export interface Heartbeat {
@@ -183,7 +184,7 @@ export function idempotencyPlugin(options: IdempotencyOptions) {
     .onBeforeHandle({ as: 'global' }, async ({ request, body }) => {
       const key = request.headers.get('idempotency-key')
       const url = new URL(request.url)
-      if (key === null || !appliesTo(request, url.pathname)) return
+      if (key === null || !honoursIdempotencyKey(request.method, url.pathname)) return
       if (!KEY.test(key)) {
         throw new AppError(422, 'VALIDATION_FAILED', 'Idempotency-Key must be 1–255 printable ASCII characters', [
           { path: fieldPath('headers', '/idempotency-key'), message: 'invalid' },
