@@ -40,6 +40,12 @@ export const PageEnvelope = <T extends TSchema>(item: T) =>
     pagination: Pagination,
   })
 
+/**
+ * A route option (in `detail`) for a 200 that is also given as YAML on `Accept: application/yaml`:
+ * its value describes that form, which /docs/json then lists beside the JSON one.
+ */
+export const YAML_ANSWER = 'x-yaml-answer'
+
 /** Every error answer; `Error` in /docs/json, where each status's response gives an example per code. */
 export const ErrorEnvelope = Named(
   'Error',

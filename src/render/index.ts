@@ -19,7 +19,7 @@ export { ANNOTATIONS, baseName, CAPACITY_TYPE_LABEL, LABELS, MANAGED_BY, ownersh
 export { DCM_CHART, DCM_REFUSALS, MLFLOW_PASSWORD_ENV } from './dcm-values'
 export type { DcmRelease, KubernetesObject, ManagedSecret, NodeCapacityType, RenderedServe, RenderInput, RenderSettings } from './types'
 export { CRONJOB_NAME_MAX, ENV_BYTES_MAX, ENV_VARS_MAX, RAYSERVICE_NAME_MAX } from './validate'
-export { formatManifests, sortKeys, toYaml } from './yaml'
+export { sortKeys, toYaml } from './yaml'
 
 /** Splits an image reference as DCM's chart joins it back (`repository:tag`; see chartImage). */
 export const splitImage = chartImage

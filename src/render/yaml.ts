@@ -45,15 +45,6 @@ export function toYaml(objects: readonly object[]): string {
     .join('---\n')
 }
 
-/**
- * For the preview route (`GET /api/v1/serve/{serve}/manifests/{env}`): rendered objects as YAML, or
- * as JSON with keys sorted the same way.
- */
-export function formatManifests(manifests: readonly KubernetesObject[], format: 'yaml' | 'json'): string {
-  if (format === 'yaml') return toYaml(manifests)
-  return JSON.stringify(sortKeys(manifests), null, 2)
-}
-
 /** The value with the keys of every object sorted: one canonical form for JSON output and comparisons. */
 export function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys)

@@ -159,7 +159,7 @@ try {
 
   // --- preview: rendered from the templates inside the binary ---
   const previewJson = await api('GET', '/api/v1/serve/fraud/manifests/smoke?artifact_version=v1')
-  const kinds = Array.isArray(previewJson.body) ? previewJson.body.map((o: { kind?: string }) => o.kind) : []
+  const kinds = Array.isArray(previewJson.body?.data) ? previewJson.body.data.map((o: { kind?: string }) => o.kind) : []
   check('manifest preview (JSON) renders Deployment, Service, HPA and Ingress', previewJson.status === 200 && ['Deployment', 'Service', 'HorizontalPodAutoscaler', 'Ingress'].every((k) => kinds.includes(k)), got(previewJson))
   const previewYaml = await api('GET', '/api/v1/serve/fraud/manifests/smoke?artifact_version=v1', undefined, { accept: 'application/yaml' })
   check(

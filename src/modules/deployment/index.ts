@@ -2,10 +2,10 @@ import { Elysia, status, t } from 'elysia'
 import type { AppContext } from '../../context'
 import type { DeploymentRow } from '../../db/schema'
 import { AppError } from '../../lib/errors'
-import { errorResponses, mutationErrorResponses, ok, okPage } from '../../lib/http'
+import { Envelope, errorResponses, mutationErrorResponses, ok, okPage, YAML_ANSWER } from '../../lib/http'
 import { auditContextOf } from '../../plugins/audit'
 import { routeScopes } from '../../plugins/auth'
-import { formatManifests } from '../../render'
+import { sortKeys, toYaml } from '../../render'
 import { type ArtifactDeps, artifactDepsFor } from '../artifact/service'
 import { DeploymentModel } from './model'
 import { deployModel, undeployModel } from './one-click'
@@ -67,7 +67,7 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
         query: DeploymentModel.waitQuery,
         body: DeploymentModel.deployBody,
         scope: 'deploy',
-        response: { 200: t.Union([DeploymentModel.one, DeploymentModel.dryRun]), 201: DeploymentModel.one, ...mutationErrorResponses(404, 409, 502, 504) },
+        response: { 200: t.Union([DeploymentModel.one, DeploymentModel.dryRun]), 201: DeploymentModel.created, ...mutationErrorResponses(404, 409, 502, 504) },
         detail: {
           operationId: 'deployServe',
           tags,
@@ -86,7 +86,7 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
         query: DeploymentModel.waitQuery,
         body: DeploymentModel.rollbackBody,
         scope: 'deploy',
-        response: { 200: DeploymentModel.one, 201: DeploymentModel.one, ...mutationErrorResponses(404, 409, 502, 504) },
+        response: { 200: DeploymentModel.one, 201: DeploymentModel.created, ...mutationErrorResponses(404, 409, 502, 504) },
         detail: { operationId: 'rollbackServe', tags, summary: 'Roll back: a new revision made from an earlier one (default: the last one active before the current)' },
       },
     )
@@ -147,17 +147,27 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
       '/:serve_name/manifests/:env',
       async ({ params, query, headers }) => {
         const rendered = await service.previewManifests(deps, params.serve_name, params.env, query.artifact_version)
+        // YAML on request, as kubectl takes it; JSON in the envelope, like every other answer.
         const yaml = (headers.accept ?? '').includes('yaml')
-        return new Response(formatManifests(rendered.manifests, yaml ? 'yaml' : 'json'), {
-          headers: { 'content-type': yaml ? 'application/yaml' : 'application/json' },
-        })
+        const body = yaml ? toYaml(rendered.manifests) : JSON.stringify(ok(sortKeys(rendered.manifests)))
+        return new Response(body, { headers: { 'content-type': yaml ? 'application/yaml' : 'application/json' } })
       },
       {
         params: DeploymentModel.envParams,
         query: t.Object({ artifact_version: t.String({ minLength: 1, maxLength: 64 }) }),
         scope: 'read',
-        response: { 200: t.Array(t.Record(t.String(), t.Unknown()), { description: 'The manifests (JSON, or YAML with Accept: application/yaml)' }), ...errorResponses(404, 409) },
-        detail: { operationId: 'previewManifests', tags, summary: 'Preview the manifests a deploy of this artifact would apply; touches no cluster' },
+        response: {
+          200: Envelope(t.Array(t.Record(t.String(), t.Unknown()), { description: 'The Kubernetes objects, in the order they are applied' }), [
+            { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'my-model-serve', namespace: 'ml-serve' } },
+          ]),
+          ...errorResponses(404, 409),
+        },
+        detail: {
+          operationId: 'previewManifests',
+          [YAML_ANSWER]: 'The same objects as one multi-document YAML stream, as `kubectl apply -f -` takes it (`Accept: application/yaml`)',
+          tags,
+          summary: 'Preview the manifests a deploy of this artifact would apply; touches no cluster',
+        },
       },
     )
     .post(
@@ -170,7 +180,7 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
         query: DeploymentModel.waitQuery,
         body: DeploymentModel.deployModelBody,
         scope: 'deploy',
-        response: { 200: DeploymentModel.one, 201: DeploymentModel.one, ...mutationErrorResponses(404, 409, 502, 504) },
+        response: { 200: DeploymentModel.one, 201: DeploymentModel.created, ...mutationErrorResponses(404, 409, 502, 504) },
         detail: { operationId: 'deployModel', tags: ['One-click'], summary: 'Deploy an MLflow model in one call: creates or reuses the serve, its infra config and artifact, then deploys' },
       },
     )

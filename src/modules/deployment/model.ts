@@ -1,3 +1,4 @@
+import { withHeaders } from '@elysiajs/openapi'
 import { t } from 'elysia'
 import { InfraConfigModel } from '../infra-config/model'
 import { DEPLOYMENT_REASONS, DEPLOYMENT_STATUSES } from '../../db/schema'
@@ -129,6 +130,10 @@ export namespace DeploymentModel {
     ended_at: null,
   }
   export const one = Envelope(revision, revisionExample)
+  /** 201: the revision recorded, rolling out; `Location` is where to follow it. */
+  export const created = withHeaders(one, {
+    location: t.String({ description: 'The revision: GET it to follow the rollout', examples: ['/api/v1/serve/my-model-serve/deployments/3'] }),
+  })
   export const oneWithManifests = Envelope(revisionWithManifests)
   export const page = PageEnvelope(revision)
   export const dryRun = Envelope(

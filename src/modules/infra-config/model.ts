@@ -128,6 +128,11 @@ export namespace InfraConfigModel {
 
   const oneOfDescription =
     'Give exactly one: `api_serve_infra_config` (seed form) or `api_serve_config` (original form) for api serves, `workflow_serve_config` for workflow serves.'
+  /**
+   * The same rule as JSON Schema, for /docs/json and generated clients. Not a TypeBox keyword, so
+   * requests are not validated by it: the service checks it, naming the serve's type in its error.
+   */
+  const exactlyOneForm = { oneOf: [{ required: ['api_serve_infra_config'] }, { required: ['api_serve_config'] }, { required: ['workflow_serve_config'] }] }
 
   export const createBody = t.Object(
     {
@@ -137,6 +142,7 @@ export namespace InfraConfigModel {
     },
     {
       ...strict,
+      ...exactlyOneForm,
       description: oneOfDescription,
       examples: [{ api_serve_infra_config: apiExample }, { workflow_serve_config: workflowExample }],
     },
@@ -151,6 +157,7 @@ export namespace InfraConfigModel {
     },
     {
       ...strict,
+      ...exactlyOneForm,
       description: `${oneOfDescription} Only the given fields change; the merged result is validated again.`,
       examples: [{ api_serve_infra_config: { min_replicas: 5, max_replicas: 20, cores: 8, memory: 16 } }],
     },

@@ -9,6 +9,7 @@
  * the API suite validated against it).
  */
 import { ERROR_CODES, type ErrorCode } from '../../lib/errors'
+import { YAML_ANSWER } from '../../lib/http'
 import { SCHEMA_NAME } from '../../lib/schema'
 import { SCOPE_KEY } from '../auth/scopes'
 
@@ -229,6 +230,8 @@ function finishOperation(method: string, path: string, source: JsonObject, input
       responses[status] = { $ref: `#/components/responses/${error.name}` }
       continue
     }
+    const yaml = operation[YAML_ANSWER]
+    if (code === 200 && typeof yaml === 'string' && isObject(response.content)) response.content['application/yaml'] = { schema: { type: 'string', description: yaml } }
     const headers: JsonObject = { 'x-request-id': { $ref: '#/components/headers/RequestId' } }
     if (isObject(response.headers)) Object.assign(headers, response.headers)
     if (idempotent) headers['idempotent-replayed'] = { $ref: '#/components/headers/IdempotentReplayed' }
@@ -238,6 +241,7 @@ function finishOperation(method: string, path: string, source: JsonObject, input
     responses[status] = { ...response, description, headers }
   }
   operation.responses = responses
+  delete operation[YAML_ANSWER]
   return operation
 }
 
