@@ -212,6 +212,8 @@ export function loadConfig(env: Env = process.env) {
       enabled: bool(env, 'AUTH_ENABLED', true),
       bootstrapAdminUsername: str(env, 'ML_SERVE_BOOTSTRAP_ADMIN_USERNAME', 'admin'),
       bootstrapAdminToken: optionalStr(env, 'ML_SERVE_BOOTSTRAP_ADMIN_TOKEN'),
+      /** How long this replica trusts a verified token before looking it up again (0: every request). */
+      tokenCacheTtlMs: int(env, 'AUTH_TOKEN_CACHE_TTL_MS', 5_000, 0, 60_000),
     },
     idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 1, 24 * 30),
     limits: {

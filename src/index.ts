@@ -15,6 +15,7 @@ import { createArtifactPoller } from './modules/artifact/poller'
 import { artifactDepsFor } from './modules/artifact/service'
 import { scalingCronJob } from './modules/scaling'
 import { ensureBootstrapAdmin } from './modules/token/service'
+import { cacheVerifiedTokens } from './modules/token/verified-tokens'
 import { createIdempotencyJanitor } from './plugins/idempotency'
 import { TemplateError, templateSet } from './render/templates'
 
@@ -83,6 +84,7 @@ async function serve() {
     )
   }
 
+  cacheVerifiedTokens(opened.database.db, config.auth.tokenCacheTtlMs)
   const context = { config, database: opened.database, log, clusterDrivers: createClusterDrivers(config) }
   const workers = createWorkers(context)
   const app = createApp(context, workers)
