@@ -1,11 +1,12 @@
 import { and, asc, count, eq, isNull } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { type ApiTokenRow, apiTokens, type TokenScope } from '../../db/schema'
-import type { Actor, AuditContext } from '../../lib/audit'
+import type { AuditContext } from '../../lib/audit'
 import { recordAudit } from '../../lib/audit-log'
 import { alreadyExists, isDuplicateKey, notFound } from '../../lib/errors'
 import { type Page, type PageRequest, pageWindow } from '../../lib/pagination'
 import type { TokenModel } from './model'
+import { type VerifiedToken, verifiedTokensOf } from './verified-tokens'
 
 const TOKEN_PREFIX = 'dms_'
 
@@ -32,14 +33,24 @@ export function toToken(row: ApiTokenRow): TokenModel.Token {
   }
 }
 
-/** The actor a bearer token stands for, or undefined when it is unknown, revoked or expired. */
-export async function authenticate(db: Db, token: string, now = new Date()): Promise<(Actor & { lastUsedAt: Date | null }) | undefined> {
-  const [row] = await db.select().from(apiTokens).where(eq(apiTokens.tokenHash, hashToken(token))).limit(1)
+/**
+ * The actor a bearer token stands for, or undefined when it is unknown, revoked or expired; from
+ * this replica's verified-token cache when it has one (./verified-tokens.ts says what that bounds).
+ */
+export async function authenticate(db: Db, token: string, now = new Date()): Promise<VerifiedToken | undefined> {
+  const tokenHash = hashToken(token)
+  const cache = verifiedTokensOf(db)
+  const cached = cache?.get(tokenHash, now)
+  if (cached) return cached
+  const [row] = await db.select().from(apiTokens).where(eq(apiTokens.tokenHash, tokenHash)).limit(1)
   if (!row || row.revokedAt || (row.expiresAt && row.expiresAt <= now)) return undefined
-  return { tokenId: row.id, name: row.name, scopes: row.scopes, lastUsedAt: row.lastUsedAt }
+  const verified = { tokenId: row.id, name: row.name, scopes: row.scopes, lastUsedAt: row.lastUsedAt }
+  cache?.remember(tokenHash, verified, row.expiresAt, now)
+  return verified
 }
 
 export async function touchToken(db: Db, tokenId: number, now = new Date()) {
+  verifiedTokensOf(db)?.touched(tokenId, now)
   await db.update(apiTokens).set({ lastUsedAt: now }).where(eq(apiTokens.id, tokenId))
 }
 
@@ -97,6 +108,7 @@ export async function revokeToken(db: Db, audit: AuditContext, id: number): Prom
     await tx.update(apiTokens).set({ revokedAt: new Date() }).where(and(eq(apiTokens.id, id), isNull(apiTokens.revokedAt)))
     await recordAudit(tx, audit, { resourceType: 'token', resourceName: existing.name, statusCode: 200, summary: { revoked: true } })
   })
+  verifiedTokensOf(db)?.forget(id)
   return findToken(db, id)
 }
 
@@ -112,6 +124,7 @@ export async function ensureBootstrapAdmin(db: Db, username: string, configuredT
       .insert(apiTokens)
       .values({ name: username, createdBy: 'bootstrap', ...values })
       .onDuplicateKeyUpdate({ set: { ...values, revokedAt: null, expiresAt: null } })
+    verifiedTokensOf(db)?.forget()
     return undefined
   }
   const [existing] = await db.select({ total: count() }).from(apiTokens)
