@@ -111,7 +111,9 @@ export async function createTestContext(
     },
     request: async (method, path, body, headers) => {
       const response = await request(method, path, body, headers)
-      const problem = await undocumentedStatus(method, path, response)
+      const problem =
+        (await undocumentedStatus(method, path, response)) ??
+        (await contract()).nonconformance(method, path, { ...response, contentType: response.headers.get('content-type') })
       if (problem) throw new UndocumentedStatusError(problem, response)
       return response
     },

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startLocalServer } from '../../src/db/local-server'
+import { conformance } from './openapi-contract'
 
 if (!process.env.TEST_DATABASE_SERVER_URL) {
   if (process.env.DATABASE_URL) {
@@ -25,3 +26,8 @@ if (!process.env.TEST_DATABASE_SERVER_URL) {
     })
   }
 }
+
+// Hooks in a preload file are global: after the last test file, how much of the suite checked /docs/json.
+afterAll(() => {
+  if (conformance.checked > 0) console.log(`${conformance.checked} answers validated against the schemas of /docs/json`)
+})
