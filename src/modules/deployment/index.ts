@@ -67,7 +67,7 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
         query: DeploymentModel.waitQuery,
         body: DeploymentModel.deployBody,
         scope: 'deploy',
-        response: { 200: t.Union([DeploymentModel.one, DeploymentModel.dryRun]), 201: DeploymentModel.created, ...mutationErrorResponses(404, 409, 502, 504) },
+        response: { 200: t.Union([DeploymentModel.one, DeploymentModel.dryRun], { description: 'OK: with `?wait=`, the `Revision` once its rollout ended (`active` or `failed`); with `"dry_run": true`, the manifests and their diff against the active revision' }), 201: DeploymentModel.created, ...mutationErrorResponses(404, 409, 502, 504) },
         detail: {
           operationId: 'deployServe',
           tags,

@@ -147,7 +147,23 @@ const ERROR_RESPONSES: Record<number, { name: string; title: string }> = {
   504: { name: 'RolloutTimeout', title: 'The rollout had not ended when ?wait= ran out' },
 }
 
-const SUCCESS_DESCRIPTIONS: Record<number, string> = { 200: 'Success', 201: 'Created' }
+/** The component a schema refers to (`Environment` for `#/components/schemas/Environment`). */
+const refName = (schema: Json | undefined) => (isObject(schema) && typeof schema.$ref === 'string' ? schema.$ref.split('/').pop() : undefined)
+
+/**
+ * A success answer's description, from what its envelope carries: `201 Created: a Revision`,
+ * `200: a page of Environment`; else the operation's summary.
+ */
+function describeAnswer(code: number, response: JsonObject, summary: string): string {
+  const content = isObject(response.content) ? response.content['application/json'] : undefined
+  const schema = isObject(content) ? content.schema : undefined
+  const properties = isObject(schema) && isObject(schema.properties) ? schema.properties : {}
+  const data = properties.data
+  const item = isObject(data) ? refName(data.items) : undefined
+  const what = refName(data) ? `one \`${refName(data)}\`` : item ? `${properties.pagination ? 'a page of' : 'a list of'} \`${item}\`` : undefined
+  const prefix = code === 201 ? 'Created' : 'OK'
+  return what ? `${prefix}: \`data\` is ${what}` : `${prefix}: ${summary}`
+}
 
 function errorResponseComponent(status: number, title: string): JsonObject {
   const codes = (Object.keys(ERROR_CODES) as ErrorCode[]).filter((code) => ERROR_CODES[code].status === status)
@@ -237,7 +253,15 @@ function finishOperation(method: string, path: string, source: JsonObject, input
     if (idempotent) headers['idempotent-replayed'] = { $ref: '#/components/headers/IdempotentReplayed' }
     if (code === 503) headers['retry-after'] = { $ref: '#/components/headers/RetryAfter' }
     const given = response.description
-    const description = typeof given === 'string' && !given.startsWith('Response for status') ? given : (SUCCESS_DESCRIPTIONS[code] ?? `Status ${status}`)
+    const description = typeof given === 'string' && !given.startsWith('Response for status') ? given : describeAnswer(code, response, String(operation.summary ?? operation.operationId))
+    // A header's description belongs on the header (the generator leaves it in its schema).
+    for (const header of Object.values(isObject(response.headers) ? response.headers : {})) {
+      if (isObject(header) && isObject(header.schema) && typeof header.schema.description === 'string' && header.description === undefined) {
+        const { description: headerDescription, ...schema } = header.schema
+        header.description = headerDescription
+        header.schema = schema
+      }
+    }
     responses[status] = { ...response, description, headers }
   }
   operation.responses = responses
