@@ -1,12 +1,12 @@
 /**
- * The routes the API benchmark measures, each with what the ceiling server does for it: the same
- * statements through the same driver (mysql2), in the same order (sequential where the app waits,
- * parallel where it does not), without the framework, auth, audit, row mapping or envelopes.
- * Measuring another route is one more entry here.
+ * The routes the API benchmark measures, each with what the ceiling servers do for it: the same
+ * statements, in the same order (sequential where the app waits, parallel where it does not), after
+ * the token lookup the original makes on every request, without the framework, audit, row mapping or
+ * envelopes. Measuring another route is one more entry here.
  */
 export type Row = Record<string, unknown>
 
-/** A mysql2 pool as the ceiling and the seeding use it. */
+/** A pool (mysql2's or Bun SQL's) as the ceilings and the seeding use it. */
 export interface Sql {
   /** A SELECT's rows. */
   rows(sql: string, params: unknown[]): Promise<Row[]>
