@@ -5,6 +5,7 @@
  * host's /healthcheck answers 200 (the image's HEALTHCHECK: distroless has no curl).
  */
 import { createApp, createWorkers } from './app'
+import { CLI_COMMANDS } from './cli/commands'
 import { createClusterDrivers } from './cluster'
 import { type Config, ConfigError, loadConfig } from './config'
 import { openDatabase } from './db/connect'
@@ -142,10 +143,27 @@ async function serve() {
   process.on('SIGINT', () => void shutdown('SIGINT'))
 }
 
+/** The client subcommands (deploy, status, …: src/cli), loaded only when one is asked for. */
+async function cli() {
+  const { runCli } = await import('./cli')
+  const code = await runCli(process.argv.slice(2), {
+    stdout: (text) => process.stdout.write(`${text}\n`),
+    stderr: (text) => process.stderr.write(text),
+    env: process.env,
+    isTTY: process.stderr.isTTY === true,
+    readFile: (path) => Bun.file(path).text(),
+  })
+  // Not process.exit(): it could cut the output short on a pipe; nothing else keeps the process up.
+  process.exitCode = code
+}
+
 const commands: Record<string, () => Promise<void>> = { serve, migrate, healthcheck }
-const command = commands[process.argv[2] ?? 'serve']
+const name = process.argv[2] ?? 'serve'
+// `serve` alone runs the service (as it always has); `serve apply|get` is the client's serve command.
+const clientServe = name === 'serve' && ['apply', 'get'].includes(process.argv[3] ?? '')
+const command = clientServe ? cli : (commands[name] ?? ((CLI_COMMANDS as readonly string[]).includes(name) ? cli : undefined))
 if (!command) {
-  console.error(`usage: darwin-ml-serve [${Object.keys(commands).join('|')}]`)
+  console.error(`usage: darwin-ml-serve [${[...Object.keys(commands), ...CLI_COMMANDS].join('|')}] (darwin-ml-serve help: the client commands)`)
   process.exit(2)
 }
 await command()

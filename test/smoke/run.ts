@@ -5,7 +5,8 @@
  * environment variables (a kubeconfig file for the fake cluster — https, its own CA, a client
  * certificate — and DCM_URL), so templates, migrations and docs must come from inside it. It creates an environment, serve, infra config and artifacts,
  * previews manifests, deploys with `?wait=`, finds the objects in the fake cluster, rolls back,
- * redeploys on an infra PATCH, undeploys, deploys and undeploys an MLflow model in one click, and
+ * redeploys on an infra PATCH, deploys with the CLI (`darwin-ml-serve deploy … --wait`), undeploys,
+ * deploys and undeploys an MLflow model in one click, and
  * deploys to an environment on DCM. Prints one `ok`/`not ok` line per check and
  * `smoke: N passed, N failed`; exits 1 when any check failed.
  */
@@ -190,6 +191,27 @@ try {
     'PATCH infra-config → 200 and a new revision (infra-update) with 2 cores in the cluster',
     redeployed?.reason === 'infra-update' && cpuOf(kube.get('Deployment', NS, 'fraud-smoke')) === '2',
     `${got(patched)}; active ${JSON.stringify(redeployed)}; cpu ${cpuOf(kube.get('Deployment', NS, 'fraud-smoke'))}`,
+  )
+
+  // --- the binary as a CI pipeline's client: deploy --wait, progress on stderr, exit 0 once active ---
+  const cliRun = Bun.spawn([binary, 'deploy', 'fraud', '--env', 'smoke', '--artifact', 'v2', '--wait=60', '--output', 'json'], {
+    cwd: workDir,
+    env: { PATH: env.PATH, HOME: workDir, DARWIN_ML_SERVE_URL: base, DARWIN_ML_SERVE_TOKEN: token },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  const [cliOut, cliErr, cliExit] = await Promise.all([new Response(cliRun.stdout).text(), new Response(cliRun.stderr).text(), cliRun.exited])
+  const cliRevision = (() => {
+    try {
+      return JSON.parse(cliOut) as { revision?: number; status?: string }
+    } catch {
+      return {}
+    }
+  })()
+  check(
+    'darwin-ml-serve deploy … --wait (the CLI) → exit 0, the revision active, its progress on stderr; the cluster runs v2',
+    cliExit === 0 && cliRevision.status === 'active' && cliErr.includes(`revision ${cliRevision.revision}: active`) && imageOf(kube.get('Deployment', NS, 'fraud-smoke')) === 'registry.example.com/fraud:v2',
+    `exit ${cliExit}; stdout ${cliOut.slice(0, 300)}; stderr ${cliErr.slice(0, 500)}`,
   )
 
   // --- undeploy: nothing of the serve is left ---
