@@ -225,7 +225,20 @@ function positional(args: string[], index: number, what: string): string {
   return value
 }
 
-async function deploy({ client, io, flags, args, print }: Command): Promise<ExitCode> {
+/** After a deploy or a rollback: the new revision, or with `--wait` the revision once its rollout ended. */
+async function followRevision({ client, io, print }: Command, serve: string, env: string, created: RevisionView, wait: number | undefined): Promise<ExitCode> {
+  io.stderr(`revision ${created.revision} of ${serve} in ${env}: ${created.status}\n`)
+  if (wait === undefined) {
+    print(created)
+    return EXIT.ok
+  }
+  const settled = await waitForRollout(client, io, serve, env, created.revision, wait)
+  print(settled)
+  return rolloutExit(settled)
+}
+
+async function deploy(command: Command): Promise<ExitCode> {
+  const { client, flags, args } = command
   const serve = positional(args, 0, 'serve')
   const env = required(flags.env, 'env')
   const strategy = flags.strategy ?? 'rolling'
@@ -237,31 +250,18 @@ async function deploy({ client, io, flags, args, print }: Command): Promise<Exit
     api_serve_deployment_config: { deployment_strategy: strategy, environment_variables: environmentVariables(flags.set) },
   } as const
   const created = asRevision(dataOf(await call('deploy', () => client.api.v1.serve({ serve_name: serve }).deploy.post(body))))
-  io.stderr(`revision ${created.revision} of ${serve} in ${env}: ${created.status}\n`)
-  if (wait === undefined) {
-    print(created)
-    return EXIT.ok
-  }
-  const settled = await waitForRollout(client, io, serve, env, created.revision, wait)
-  print(settled)
-  return rolloutExit(settled)
+  return followRevision(command, serve, env, created, wait)
 }
 
-async function rollback({ client, io, flags, args, print }: Command): Promise<ExitCode> {
+async function rollback(command: Command): Promise<ExitCode> {
+  const { client, flags, args } = command
   const serve = positional(args, 0, 'serve')
   const env = required(flags.env, 'env')
   const revision = integer(flags.revision, 'revision', { min: 1, max: Number.MAX_SAFE_INTEGER })
   const wait = waitSeconds(flags)
   const body = { env, ...(revision === undefined ? {} : { revision }), ...(flags.force ? { force: true } : {}) }
   const created = asRevision(dataOf(await call('rollback', () => client.api.v1.serve({ serve_name: serve }).rollback.post(body))))
-  io.stderr(`revision ${created.revision} of ${serve} in ${env} (a rollback): ${created.status}\n`)
-  if (wait === undefined) {
-    print(created)
-    return EXIT.ok
-  }
-  const settled = await waitForRollout(client, io, serve, env, created.revision, wait)
-  print(settled)
-  return rolloutExit(settled)
+  return followRevision(command, serve, env, created, wait)
 }
 
 async function undeploy({ client, flags, args, print }: Command): Promise<ExitCode> {
@@ -360,48 +360,55 @@ async function schedule({ client, io, flags, args, print }: Command): Promise<Ex
   return EXIT.ok
 }
 
-/** `apply -f` of an environment: created when new, else its configs merged in (PATCH). */
-async function environment({ client, io, flags, args, print }: Command): Promise<ExitCode> {
+/** A resource the file names: `get <name>`, or `apply -f` that creates it when new and else changes it. */
+interface NamedResource {
+  /** The command, in messages. */
+  command: string
+  get(name: string): Promise<Answer>
+  create(file: Record<string, unknown>): Promise<Answer>
+  update(name: string, file: Record<string, unknown>): Promise<Answer>
+}
+
+async function namedResource({ io, flags, args, print }: Command, resource: NamedResource): Promise<ExitCode> {
   const action = positional(args, 0, 'apply|get')
   if (action === 'get') {
     const name = positional(args, 1, 'name')
-    print(dataOf(await call('environment', () => client.api.v1.environment({ environment_name: name }).get())))
+    print(dataOf(await call(resource.command, () => resource.get(name))))
     return EXIT.ok
   }
-  if (action !== 'apply') throw usage(`env takes apply or get, not "${action}"`)
+  if (action !== 'apply') throw usage(`${resource.command} takes apply or get, not "${action}"`)
   const file = await bodyFile(io, flags.file)
   const name = typeof file.name === 'string' ? file.name : ''
-  if (name === '') throw new CliError(EXIT.usage, 'the environment file needs a name')
-  const exists = (await client.api.v1.environment({ environment_name: name }).get()).status === 200
-  // The service validates the file's content and names any wrong field (422).
-  const result = exists
-    ? await call('update environment', () => client.api.v1.environment({ environment_name: name }).patch({ environment_configs: file.environment_configs } as Parameters<ReturnType<Client['api']['v1']['environment']>['patch']>[0]))
-    : await call('create environment', () => client.api.v1.environment.post(file as Parameters<Client['api']['v1']['environment']['post']>[0]))
+  if (name === '') throw new CliError(EXIT.usage, `the ${resource.command} file needs a name`)
+  const exists = (await resource.get(name)).status === 200
+  const result = exists ? await call(`update ${resource.command}`, () => resource.update(name, file)) : await call(`create ${resource.command}`, () => resource.create(file))
   print(dataOf(result))
   return EXIT.ok
 }
 
-/** `apply -f` of a serve: created when new, else its description and space updated. */
-async function serveCommand({ client, io, flags, args, print }: Command): Promise<ExitCode> {
-  const action = positional(args, 0, 'apply|get')
-  if (action === 'get') {
-    const name = positional(args, 1, 'name')
-    print(dataOf(await call('serve', () => client.api.v1.serve({ serve_name: name }).get())))
-    return EXIT.ok
-  }
-  if (action !== 'apply') throw usage(`serve takes apply or get, not "${action}"`)
-  const file = await bodyFile(io, flags.file)
-  const name = typeof file.name === 'string' ? file.name : ''
-  if (name === '') throw new CliError(EXIT.usage, 'the serve file needs a name')
-  const exists = (await client.api.v1.serve({ serve_name: name }).get()).status === 200
-  const { name: _, type: __, ...changes } = file
-  // The service validates the file's content and names any wrong field (422).
-  const result = exists
-    ? await call('update serve', () => client.api.v1.serve({ serve_name: name }).patch(changes as Parameters<ReturnType<Client['api']['v1']['serve']>['patch']>[0]))
-    : await call('create serve', () => client.api.v1.serve.post(file as Parameters<Client['api']['v1']['serve']['post']>[0]))
-  print(dataOf(result))
-  return EXIT.ok
-}
+// The files' content goes as it is: the service validates it and names any wrong field (422).
+type EnvironmentCreate = Parameters<Client['api']['v1']['environment']['post']>[0]
+type EnvironmentUpdate = Parameters<ReturnType<Client['api']['v1']['environment']>['patch']>[0]
+type ServeCreate = Parameters<Client['api']['v1']['serve']['post']>[0]
+type ServeUpdate = Parameters<ReturnType<Client['api']['v1']['serve']>['patch']>[0]
+
+/** An environment: `apply` merges the file's configs into an existing one. */
+const environment = (command: Command) =>
+  namedResource(command, {
+    command: 'env',
+    get: (name) => command.client.api.v1.environment({ environment_name: name }).get(),
+    create: (file) => command.client.api.v1.environment.post(file as EnvironmentCreate),
+    update: (name, file) => command.client.api.v1.environment({ environment_name: name }).patch({ environment_configs: file.environment_configs } as EnvironmentUpdate),
+  })
+
+/** A serve: `apply` changes an existing one's description and space (name and type are fixed). */
+const serveCommand = (command: Command) =>
+  namedResource(command, {
+    command: 'serve',
+    get: (name) => command.client.api.v1.serve({ serve_name: name }).get(),
+    create: (file) => command.client.api.v1.serve.post(file as ServeCreate),
+    update: (name, { name: _, type: __, ...changes }) => command.client.api.v1.serve({ serve_name: name }).patch(changes as ServeUpdate),
+  })
 
 /** `apply -f` of an infra config: created when new, else the given fields changed (a deployed serve is redeployed). */
 async function infra({ client, io, flags, args, print }: Command): Promise<ExitCode> {
