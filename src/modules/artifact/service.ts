@@ -1,8 +1,9 @@
-import { and, count, desc, eq, inArray, type SQL } from 'drizzle-orm'
+import { and, count, desc, eq, inArray, type SQL, sql } from 'drizzle-orm'
 import { type ArtifactBuilderClient, ArtifactBuilderError, artifactBuilderFor, type BuildStatus } from '../../clients/artifact-builder'
 import type { Config } from '../../config'
 import type { AppContext } from '../../context'
 import type { Db, Tx } from '../../db/client'
+import { preparedPerHandle } from '../../db/prepared'
 import { type ArtifactRow, artifacts, PENDING_ARTIFACT_STATUSES, type ServeRow, serves } from '../../db/schema'
 import { AppError, badGateway, alreadyExists, invalid, isDuplicateKey } from '../../lib/errors'
 import { describeError, type Logger } from '../../lib/logger'
@@ -258,11 +259,16 @@ export async function listArtifacts(
 
 /** The newest artifacts of a serve, for its overview. */
 export async function latestArtifactsOf(db: Db, serve: ServeRow, limit: number): Promise<ArtifactModel.Artifact[]> {
-  const rows = await db
-    .select()
-    .from(artifacts)
-    .where(eq(artifacts.serveId, serve.id))
-    .orderBy(desc(artifacts.createdAt), desc(artifacts.id))
-    .limit(limit)
+  const rows = await latestArtifactsQuery(db).execute({ serveId: serve.id, limit })
   return rows.map((row) => toArtifact(row, serve.name))
 }
+
+const latestArtifactsQuery = preparedPerHandle((db: Db) =>
+  db
+    .select()
+    .from(artifacts)
+    .where(eq(artifacts.serveId, sql.placeholder('serveId')))
+    .orderBy(desc(artifacts.createdAt), desc(artifacts.id))
+    .limit(sql.placeholder('limit'))
+    .prepare(),
+)

@@ -1,5 +1,6 @@
-import { asc, count, eq, like } from 'drizzle-orm'
+import { asc, count, eq, like, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client'
+import { preparedPerHandle } from '../../db/prepared'
 import type { AuditContext } from '../../lib/audit'
 import { recordAudit } from '../../lib/audit-log'
 import { type EnvironmentRow, environments } from '../../db/schema'
@@ -65,8 +66,10 @@ function toColumns(configs: EnvironmentModel.PartialConfigs) {
   }
 }
 
+const environmentByName = preparedPerHandle((db: Db) => db.select().from(environments).where(eq(environments.name, sql.placeholder('name'))).limit(1).prepare())
+
 export async function findEnvironment(db: Db, name: string): Promise<EnvironmentRow> {
-  const [row] = await db.select().from(environments).where(eq(environments.name, name)).limit(1)
+  const [row] = await environmentByName(db).execute({ name })
   if (!row) throw notFound('Environment', name)
   return row
 }

@@ -15,6 +15,7 @@ import { ClusterError, type ClusterTarget, clusterTargetOf } from '../../cluster
 import type { ClusterDrivers } from '../../cluster'
 import type { Config } from '../../config'
 import type { Db, Executor, Tx } from '../../db/client'
+import { preparedPerHandle } from '../../db/prepared'
 import {
   type DeploymentReason,
   type DeploymentRow,
@@ -88,14 +89,19 @@ const DEPLOYED_STATUSES = ['active', ...IN_FLIGHT_STATUSES] as const
 
 /** Environments where the serve is deployed: the overview shows them, DELETE of the serve refuses. */
 export async function deployedEnvironments(db: Executor, serveId: number): Promise<string[]> {
-  const rows = await db
+  const rows = await deployedEnvironmentsQuery(db).execute({ serveId })
+  return rows.map((row) => row.name)
+}
+
+const deployedEnvironmentsQuery = preparedPerHandle((db: Executor) =>
+  db
     .selectDistinct({ name: environments.name })
     .from(deployments)
     .innerJoin(environments, eq(environments.id, deployments.environmentId))
-    .where(and(eq(deployments.serveId, serveId), inArray(deployments.status, [...DEPLOYED_STATUSES])))
+    .where(and(eq(deployments.serveId, sql.placeholder('serveId')), inArray(deployments.status, [...DEPLOYED_STATUSES])))
     .orderBy(environments.name)
-  return rows.map((row) => row.name)
-}
+    .prepare(),
+)
 
 /** The replica bounds the active revision applied, if one is active. */
 export async function activeRevisionBounds(db: Executor, key: LockKey): Promise<{ min: number; max: number } | undefined> {
@@ -207,14 +213,18 @@ export async function infraConfigRow(db: Executor, key: LockKey): Promise<InfraC
 
 /** Every environment's infra config row of a serve, ordered by environment name. */
 export async function infraConfigRowsOf(db: Executor, serveId: number): Promise<{ row: InfraConfigRow; envName: string }[]> {
-  const rows = await db
+  return infraConfigRowsQuery(db).execute({ serveId })
+}
+
+const infraConfigRowsQuery = preparedPerHandle((db: Executor) =>
+  db
     .select({ row: infraConfigs, envName: environments.name })
     .from(infraConfigs)
     .innerJoin(environments, eq(environments.id, infraConfigs.environmentId))
-    .where(eq(infraConfigs.serveId, serveId))
+    .where(eq(infraConfigs.serveId, sql.placeholder('serveId')))
     .orderBy(environments.name)
-  return rows
-}
+    .prepare(),
+)
 
 /** Creates the infra config (nothing runs yet that it would change): ALREADY_EXISTS is the caller's to report. */
 export async function insertInfraConfig(tx: Tx, key: LockKey, columns: InfraColumns): Promise<void> {

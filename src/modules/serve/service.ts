@@ -1,5 +1,6 @@
-import { and, asc, count, eq, like, type SQL } from 'drizzle-orm'
+import { and, asc, count, eq, like, type SQL, sql } from 'drizzle-orm'
 import type { Db, Executor } from '../../db/client'
+import { preparedPerHandle } from '../../db/prepared'
 import { type ServeRow, serves } from '../../db/schema'
 import { AppError, alreadyExists, isDuplicateKey, notFound } from '../../lib/errors'
 import { escapeLike, type Page, type PageRequest, pageWindow } from '../../lib/pagination'
@@ -20,8 +21,10 @@ export function toServe(row: ServeRow): ServeModel.Serve {
   }
 }
 
+const serveByName = preparedPerHandle((db: Executor) => db.select().from(serves).where(eq(serves.name, sql.placeholder('name'))).limit(1).prepare())
+
 export async function findServe(db: Executor, name: string): Promise<ServeRow> {
-  const [row] = await db.select().from(serves).where(eq(serves.name, name)).limit(1)
+  const [row] = await serveByName(db).execute({ name })
   if (!row) throw notFound('Serve', name)
   return row
 }
@@ -46,12 +49,17 @@ export async function listServes(db: Db, query: PageRequest & Omit<ServeModel.Li
   if (query.type !== undefined) conditions.push(eq(serves.type, query.type))
   if (query.name_prefix) conditions.push(like(serves.name, `${escapeLike(query.name_prefix)}%`))
   const where = conditions.length > 0 ? and(...conditions) : undefined
-  const [items, [totals]] = await Promise.all([
-    db.select().from(serves).where(where).orderBy(asc(serves.name)).limit(limit).offset(offset),
-    db.select({ total: count() }).from(serves).where(where),
-  ])
+  const [items, [totals]] = await Promise.all(
+    where
+      ? [db.select().from(serves).where(where).orderBy(asc(serves.name)).limit(limit).offset(offset), db.select({ total: count() }).from(serves).where(where)]
+      : [servePage(db).execute({ limit, offset }), serveCount(db).execute()],
+  )
   return { items, total: totals?.total ?? 0, page, limit }
 }
+
+// The unfiltered list, the common call, is prepared; a filtered one is built for its filters.
+const servePage = preparedPerHandle((db: Db) => db.select().from(serves).orderBy(asc(serves.name)).limit(sql.placeholder('limit')).offset(sql.placeholder('offset')).prepare())
+const serveCount = preparedPerHandle((db: Db) => db.select({ total: count() }).from(serves).prepare())
 
 export async function updateServe(db: Db, audit: AuditContext, name: string, body: ServeModel.UpdateBody): Promise<ServeRow> {
   const existing = await findServe(db, name)
