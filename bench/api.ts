@@ -35,8 +35,11 @@ const PEER_PYTHON = process.env.BENCH_PEER_PYTHON ?? '/usr/bin/python3'
 
 /** Why the peer cannot run here, or undefined when it can. */
 function peerMissing(): string | undefined {
-  const check = Bun.spawnSync([PEER_PYTHON, '-c', 'import fastapi, uvicorn, aiomysql'], { stdout: 'ignore', stderr: 'pipe' })
-  if (check.exitCode === 0) return undefined
+  try {
+    if (Bun.spawnSync([PEER_PYTHON, '-c', 'import fastapi, uvicorn, aiomysql'], { stdout: 'ignore', stderr: 'ignore' }).exitCode === 0) return undefined
+  } catch {
+    // No such interpreter: the same answer.
+  }
   return `${PEER_PYTHON} cannot import fastapi, uvicorn and aiomysql (apt-get install python3-fastapi python3-uvicorn python3-aiomysql)`
 }
 

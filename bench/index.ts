@@ -50,7 +50,7 @@ try {
     ['binary: idle RSS', ...goal(`${fixed(binaryCold.rssMiB, 0)} MiB`, '≤ 64 MiB', binaryCold.rssMiB <= 64)],
     ['deploy overhead (all but the cluster call), 1 in flight, p50', ...goal(`${fixed(deploy.p50, 1)} ms`, '< 10 ms', deploy.p50 < 10)],
   ]
-  console.log(`## Goals\n\n${markdownTable(['measure', 'measured', 'goal', ''], goals)}\n`)
+  console.log(`## Goals\n\n${markdownTable(['measure', 'measured', 'goal', 'result'], goals)}\n`)
   console.log(`## Cold start (median of 3)\n\n${coldStartTable(cold)}\n`)
   console.log(`## API (${concurrency} concurrent keep-alive clients, ${durationMs / 1000} s per row, after a 1 s warm-up)\n\n${apiTable(api)}\n`)
   console.log(`## Deploy overhead (in process, auth on, a cluster that answers at once; after 10 untimed)\n\n${deployTable(deploy)}\n`)
