@@ -89,9 +89,10 @@ async function serve() {
   const context = { config, database: opened.database, log, clusterDrivers: createClusterDrivers(config) }
   const workers = createWorkers(context)
   const app = createApp(context, workers)
+  app.listen({ port: config.port, hostname: '0.0.0.0' })
+  // After listen: making the cron job is a good part of start-up CPU, and its first tick is a minute away.
   // Off (SCALING_ENABLED=false) where a platform calls POST /api/v1/scaling/tick on a schedule instead.
   const scalingJob = config.scaling.enabled ? app.use(scalingCronJob(workers.scaling, config.scaling.tickCron, log)).store.cron.scaling : undefined
-  app.listen({ port: config.port, hostname: '0.0.0.0' })
   // Picks up builds left pending by a previous run at once, then follows new ones.
   const artifactPoller = createArtifactPoller(artifactDepsFor(context), { intervalMs: config.artifactBuilder.pollIntervalMs })
   artifactPoller.start()
