@@ -67,13 +67,17 @@ export interface RolloutStatus {
   failureReason?: string
 }
 
-export interface ClusterDriver {
+/** The calls that reach a cluster. */
+export interface ClusterCalls {
   apply(target: ClusterTarget, rendered: RenderedServe, secrets?: SecretValues): Promise<ApplyResult>
   /** Idempotent: removing what is not there succeeds. */
   remove(target: ClusterTarget): Promise<void>
   status(target: ClusterTarget): Promise<RolloutStatus>
   /** Changes only the replica bounds (a schedule window opening or closing), without a full apply. */
   setAutoscalingBounds(target: ClusterTarget, bounds: { min: number; max: number }): Promise<void>
+}
+
+export interface ClusterDriver extends ClusterCalls {
   /**
    * Throws a ClusterError `not_configured`, naming what to set, when this driver has no way to reach
    * the target's cluster at all (no credentials, no such kube context). No network call: a change is

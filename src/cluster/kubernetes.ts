@@ -22,16 +22,12 @@ import {
   PatchStrategy,
   ServerConfiguration,
 } from '@kubernetes/client-node'
-import { existsSync } from 'node:fs'
-import { homedir } from 'node:os'
-import { delimiter, join } from 'node:path'
 import { baseName, ownershipSelector, type RenderedServe, secretObject } from '../render'
 import {
   type ApplyResult,
+  type ClusterCalls,
   ClusterError,
-  type ClusterDriver,
   type ClusterTarget,
-  type DriverAvailability,
   errorKindOf,
   type RetryPolicy,
   type RolloutCondition,
@@ -39,6 +35,7 @@ import {
   type SecretValues,
   withRetries,
 } from './driver'
+import { credentialsSource, type KubeconfigLocations, noCluster, noSuchContext, notConfigured, plainHttp, processLocations, unloadable } from './kubeconfig'
 
 export const FIELD_MANAGER = 'darwin-ml-serve'
 
@@ -60,41 +57,10 @@ const POD_FAILURE_REASONS = new Set(['ImagePullBackOff', 'ErrImagePull', 'CrashL
 export interface KubernetesDriverOptions {
   requestTimeoutMs: number
   retry: RetryPolicy
-  /** The credentials for a `kube_context` ('' = default); tests point this at a fake API server. */
+  /** Where the credentials are (default: this process's KUBECONFIG, home, service account). */
+  locations?: KubeconfigLocations
+  /** The credentials for a `kube_context` ('' = default) instead; tests point this at a fake API server. */
   kubeConfigFor?: (context: string) => KubeConfig
-}
-
-/** What to set when no cluster can be reached: the message of every `not_configured` error. */
-export const KUBERNETES_NOT_CONFIGURED_HELP =
-  'set KUBECONFIG (or provide ~/.kube/config) to a kubeconfig that reaches the cluster, run the service inside the cluster with a service account, or set the environment\'s cluster_driver to "dcm" and DCM_URL to the Darwin Cluster Manager'
-
-const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token'
-
-/** Where credentials may be found: the process's environment and home, unless a test says otherwise. */
-export interface KubeconfigLocations {
-  /** KUBECONFIG: one or more files, joined by the path delimiter. */
-  kubeconfig?: string
-  home: string
-  /** KUBERNETES_SERVICE_HOST with the service account token mounted. */
-  inCluster: boolean
-}
-
-const processLocations = (): KubeconfigLocations => ({
-  kubeconfig: process.env.KUBECONFIG,
-  home: homedir(),
-  inCluster: Boolean(process.env.KUBERNETES_SERVICE_HOST) && existsSync(SERVICE_ACCOUNT_TOKEN),
-})
-
-type CredentialsSource = { kind: 'files'; files: string[]; label: string } | { kind: 'in-cluster'; label: string }
-
-/** Where client-node's loadFromDefault() would look, in its order; undefined: nowhere. */
-function credentialsSource(where: KubeconfigLocations): CredentialsSource | undefined {
-  const files = (where.kubeconfig ?? '').split(delimiter).filter((file) => file.trim() !== '')
-  if (files.length > 0) return { kind: 'files', files, label: `KUBECONFIG=${where.kubeconfig}` }
-  const file = join(where.home, '.kube', 'config')
-  if (existsSync(file)) return { kind: 'files', files: [file], label: file }
-  if (where.inCluster) return { kind: 'in-cluster', label: 'the in-cluster service account' }
-  return undefined
 }
 
 /**
@@ -105,7 +71,7 @@ function credentialsSource(where: KubeconfigLocations): CredentialsSource | unde
  */
 export function loadKubeConfig(context: string, where: KubeconfigLocations = processLocations()): KubeConfig {
   const source = credentialsSource(where)
-  if (source === undefined) throw new ClusterError('not_configured', `No Kubernetes cluster is configured: ${KUBERNETES_NOT_CONFIGURED_HELP}`)
+  if (source === undefined) throw notConfigured()
   const kc = new KubeConfig()
   try {
     if (source.kind === 'in-cluster') kc.loadFromCluster()
@@ -120,10 +86,10 @@ export function loadKubeConfig(context: string, where: KubeconfigLocations = pro
       }
     }
   } catch (error) {
-    throw new ClusterError('not_configured', `Cannot load the kubeconfig from ${source.label}: ${error instanceof Error ? error.message : String(error)}`)
+    throw unloadable(source.label, error)
   }
   if (context !== '') {
-    if (!kc.getContextObject(context)) throw new ClusterError('not_configured', `The kubeconfig (${source.label}) has no context named "${context}" (the environment's kube_context)`)
+    if (!kc.getContextObject(context)) throw noSuchContext(source.label, context)
     kc.setCurrentContext(context)
   }
   return kc
@@ -132,10 +98,8 @@ export function loadKubeConfig(context: string, where: KubeconfigLocations = pro
 /** The API server of a kubeconfig's current context, refused when client-node could never call it. */
 function apiServerOf(kc: KubeConfig, context: string): string {
   const cluster = kc.getCurrentCluster()
-  if (!cluster) throw new ClusterError('not_configured', `The kubeconfig has no cluster for context "${context || kc.getCurrentContext()}": ${KUBERNETES_NOT_CONFIGURED_HELP}`)
-  if (cluster.server.startsWith('http://') && !cluster.skipTLSVerify) {
-    throw new ClusterError('not_configured', `The kubeconfig's cluster "${cluster.name}" is plain http:// (${cluster.server}); client-node calls it only with insecure-skip-tls-verify: true, else use https://`)
-  }
+  if (!cluster) throw noCluster(context || kc.getCurrentContext())
+  if (cluster.server.startsWith('http://') && !cluster.skipTLSVerify) throw plainHttp(cluster.name, cluster.server)
   return cluster.server
 }
 
@@ -166,7 +130,8 @@ function toClusterError(error: unknown): ClusterError {
   return new ClusterError('unavailable', `the API server is unreachable: ${message}`)
 }
 
-export class KubernetesDriver implements ClusterDriver {
+/** The Kubernetes calls; ./index.ts loads this module on the first one (whether a cluster is configured is ./kubeconfig.ts's). */
+export class KubernetesDriver implements ClusterCalls {
   /** Per kube context: its client, and the context and server it was built for (loaded once). */
   private readonly connections = new Map<string, { client: KubernetesObjectApi; contextName: string; server: string }>()
 
@@ -175,7 +140,7 @@ export class KubernetesDriver implements ClusterDriver {
   private connection(context: string) {
     let connection = this.connections.get(context)
     if (!connection) {
-      const kc = (this.options.kubeConfigFor ?? loadKubeConfig)(context)
+      const kc = this.options.kubeConfigFor ? this.options.kubeConfigFor(context) : loadKubeConfig(context, this.options.locations)
       const server = apiServerOf(kc, context)
       const timeoutMs = this.options.requestTimeoutMs
       // Built by hand (not kc.makeApiClient) to add the per-request timeout middleware.
@@ -239,20 +204,6 @@ export class KubernetesDriver implements ClusterDriver {
       await this.call(() => this.client(target).delete(object, undefined, undefined, undefined, undefined, 'Background'))
     } catch (error) {
       if (!(error instanceof ClusterError && error.httpStatus === 404)) throw error
-    }
-  }
-
-  ensureConfigured(target: ClusterTarget): void {
-    this.client(target)
-  }
-
-  availability(): DriverAvailability {
-    try {
-      // The default context's connection: loaded once, not on every readiness probe.
-      const { contextName, server } = this.connection('')
-      return { usable: true, detail: `kubeconfig context "${contextName}", API server ${server}` }
-    } catch (error) {
-      return { usable: false, detail: error instanceof Error ? error.message : String(error) }
     }
   }
 

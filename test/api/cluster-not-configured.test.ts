@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp } from '../../src/app'
 import { createClusterDrivers } from '../../src/cluster'
-import { loadKubeConfig } from '../../src/cluster/kubernetes'
 import { loadConfig } from '../../src/config'
 import { createTestContext } from '../support/context'
 import { FakeDcm } from '../support/fake-dcm'
@@ -27,7 +26,7 @@ afterAll(() => {
 })
 const settings = { ENV: 'prod', DCM_URL: dcm.url, CLUSTER_REQUEST_ATTEMPTS: '1', DEFAULT_RUNTIME: 'registry.example.com/mlflow-runtime:1.4' }
 // The driver's real credential lookup, pointed at an empty home and no KUBECONFIG.
-const noCluster = createClusterDrivers(loadConfig(settings), { kubeConfigFor: (context) => loadKubeConfig(context, { home, inCluster: false }) })
+const noCluster = createClusterDrivers(loadConfig(settings), { kubeconfigLocations: { home, inCluster: false } })
 const ctx = await createTestContext(settings, { clusterDrivers: noCluster })
 
 const count = async (table: string) => Number((await ctx.query<{ n: number }>(`select count(*) as n from ${table}`))[0]?.n)
@@ -83,7 +82,7 @@ describe('without a cluster', () => {
       config: ctx.config,
       database: ctx.database,
       log: ctx.log,
-      clusterDrivers: createClusterDrivers(ctx.config, { kubeConfigFor: () => fakeCluster.kubeConfig() }),
+      clusterDrivers: createClusterDrivers(ctx.config, { kubeconfigLocations: fakeCluster.kubeconfigLocations() }),
     })
     const deployed = await withCluster.handle(
       new Request('http://localhost/api/v1/serve/fraud/deploy', {

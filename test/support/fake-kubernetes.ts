@@ -5,10 +5,12 @@
  * kinds a render produces, plus Pods. It stores objects, records every request, and can be told to
  * fail (a Status body with the given code and message), be slow, or report rollout progress.
  */
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { KubeConfig } from '@kubernetes/client-node'
 import { type ClusterDrivers, createClusterDrivers } from '../../src/cluster'
+import type { KubeconfigLocations } from '../../src/cluster/kubeconfig'
 import { loadConfig } from '../../src/config'
 
 /** A test-only CA, server and client certificate (valid until 2126); never used outside tests. */
@@ -82,6 +84,7 @@ export class FakeKubernetes {
   private delayMs = 0
   private readonly inFlight = new Set<Promise<Response>>()
   private version = 1
+  private kubeconfigDir?: string
   private readonly server: ReturnType<typeof Bun.serve>
 
   /**
@@ -124,13 +127,26 @@ export class FakeKubernetes {
     return kc
   }
 
-  /** Cluster drivers of a control plane configured by `env` whose Kubernetes driver talks to this server. */
+  /**
+   * Cluster drivers of a control plane configured by `env` whose Kubernetes driver talks to this
+   * server: its kubeconfig is written to a file and found as KUBECONFIG would be (no home, not in a cluster).
+   */
   drivers(env: Record<string, string>): ClusterDrivers {
-    return createClusterDrivers(loadConfig(env), { kubeConfigFor: () => this.kubeConfig() })
+    return createClusterDrivers(loadConfig(env), { kubeconfigLocations: this.kubeconfigLocations() })
+  }
+
+  /** Where a driver finds this server's kubeconfig (a file written once). */
+  kubeconfigLocations(): KubeconfigLocations {
+    if (!this.kubeconfigDir) {
+      this.kubeconfigDir = mkdtempSync(join(tmpdir(), 'fake-kubeconfig-'))
+      writeFileSync(join(this.kubeconfigDir, 'config.json'), this.kubeConfig().exportConfig())
+    }
+    return { kubeconfig: join(this.kubeconfigDir, 'config.json'), home: this.kubeconfigDir, inCluster: false }
   }
 
   stop(): void {
     this.server.stop(true)
+    if (this.kubeconfigDir) rmSync(this.kubeconfigDir, { recursive: true, force: true })
   }
 
   /** The next `times` requests matching method/path answer `status` with a Status carrying `message`. */
