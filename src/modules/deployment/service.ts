@@ -12,6 +12,7 @@ import type { Db, Executor } from '../../db/client'
 import { type ArtifactRow, artifacts, type DeploymentConfig, type DeploymentRow, type EnvironmentRow, type ServeRow } from '../../db/schema'
 import type { AuditContext } from '../../lib/audit'
 import { AppError, notFound } from '../../lib/errors'
+import { allInOrder } from '../../lib/parallel'
 import type { Logger } from '../../lib/logger'
 import { type Page, pageWindow } from '../../lib/pagination'
 import { primaryHost, type RenderedServe, type RenderInput, renderServe, routedByPath, toYaml } from '../../render'
@@ -62,8 +63,7 @@ export function toRevision(row: DeploymentRow, config: Config, subject: Subject)
 }
 
 async function loadSubject(db: Db, serveName: string, envName: string): Promise<Subject> {
-  const serve = await findServe(db, serveName)
-  const environment = await findEnvironment(db, envName)
+  const [serve, environment] = await allInOrder([findServe(db, serveName), findEnvironment(db, envName)])
   return { serve, environment }
 }
 
@@ -182,9 +182,11 @@ export type DeployOutcome =
 
 export async function deploy(deps: DeploymentDeps, audit: AuditContext, serveName: string, body: DeploymentModel.DeployBody): Promise<DeployOutcome> {
   const subject = await loadSubject(deps.db, serveName, body.env)
-  const infraSnapshot = await currentInfra(deps.db, subject)
-  const artifact = await deployableArtifact(deps.db, subject.serve, body.artifact_version)
-  const active = await placement.activeRevision(deps.db, placement.lockKey(subject))
+  const [infraSnapshot, artifact, active] = await allInOrder([
+    currentInfra(deps.db, subject),
+    deployableArtifact(deps.db, subject.serve, body.artifact_version),
+    placement.activeRevision(deps.db, placement.lockKey(subject)),
+  ])
   const inputs: RevisionInputs = {
     artifactVersion: artifact.version,
     image: artifact.image,
