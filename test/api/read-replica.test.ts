@@ -4,10 +4,11 @@ import { connectDatabase } from '../../src/db/client'
 import { environments } from '../../src/db/schema'
 import { createTestContext } from '../support/context'
 import { environmentConfigs } from '../support/fixtures'
+import { mysqlDriver } from '../../src/config'
 
 const primary = await createTestContext()
 const replica = await createTestContext()
-const routed = connectDatabase({ url: primary.url, readUrl: replica.url, poolSize: 2 })
+const routed = connectDatabase({ driver: mysqlDriver(), url: primary.url, readUrl: replica.url, poolSize: 2 })
 afterAll(() => routed.close())
 
 test('selects read the replica while inserts reach the primary', async () => {

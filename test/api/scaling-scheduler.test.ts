@@ -4,11 +4,12 @@ import { Scheduler, type ScalingTarget } from '../../src/modules/scaling/schedul
 import { type ScalingSchedule, timeline } from '../../src/modules/scaling/windows'
 import { createTestContext } from '../support/context'
 import { type FakeScaling, fakeScaling } from '../support/scaling'
+import { mysqlDriver } from '../../src/config'
 
 const ctx = await createTestContext()
 // Two replicas of the control plane: their own pools on the same database.
-const replicaA = connectDatabase({ url: ctx.url, poolSize: 3 })
-const replicaB = connectDatabase({ url: ctx.url, poolSize: 3 })
+const replicaA = connectDatabase({ driver: mysqlDriver(), url: ctx.url, poolSize: 3 })
+const replicaB = connectDatabase({ driver: mysqlDriver(), url: ctx.url, poolSize: 3 })
 afterAll(async () => void (await Promise.all([replicaA.close(), replicaB.close()])))
 
 const MINUTE = 60_000

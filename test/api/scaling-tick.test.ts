@@ -11,14 +11,15 @@ import { createTestContext } from '../support/context'
 import { FakeKubernetes } from '../support/fake-kubernetes'
 import { environmentBody } from '../support/fixtures'
 import { insertActiveDeployment } from '../support/scaling'
+import { mysqlDriver } from '../../src/config'
 
 const fake = new FakeKubernetes()
 afterAll(() => fake.stop())
 const clusterDrivers = fake.drivers({ ENV: 'test', CLUSTER_REQUEST_ATTEMPTS: '1' })
 const ctx = await createTestContext({}, { clusterDrivers })
 // Two replicas of the control plane: their own pools on the same database.
-const replicaA = connectDatabase({ url: ctx.url, poolSize: 3 })
-const replicaB = connectDatabase({ url: ctx.url, poolSize: 3 })
+const replicaA = connectDatabase({ driver: mysqlDriver(), url: ctx.url, poolSize: 3 })
+const replicaB = connectDatabase({ driver: mysqlDriver(), url: ctx.url, poolSize: 3 })
 afterAll(async () => void (await Promise.all([replicaA.close(), replicaB.close()])))
 
 const NAMESPACE = 'ml-serve'

@@ -17,6 +17,7 @@ import { FakeKubernetes } from '../support/fake-kubernetes'
 import { environmentBody } from '../support/fixtures'
 import { UndocumentedStatusError } from '../support/openapi-contract'
 import { commandArbs, ENV, type Model, NS, quiesce, type Real, type Replica, readmeTable, type ServeModel, type Stats } from './placement-model'
+import { mysqlDriver } from '../../src/config'
 
 const SEED = Number(process.env.PLACEMENT_MODEL_SEED ?? 20_250_611)
 const RUNS = Number(process.env.PLACEMENT_MODEL_RUNS ?? 40)
@@ -39,7 +40,7 @@ const driversOfOneReplica = () => fake.drivers(settings)
 const ctx = await createTestContext(settings, { clusterDrivers: driversOfOneReplica() })
 
 // The second replica: its own pool, its own drivers and workers (rollout tracker), the same database.
-const databaseB = connectDatabase({ url: ctx.url, poolSize: 5 })
+const databaseB = connectDatabase({ driver: mysqlDriver(), url: ctx.url, poolSize: 5 })
 afterAll(() => databaseB.close())
 const contextB = { config: ctx.config, database: databaseB, log: ctx.log, clusterDrivers: driversOfOneReplica() }
 const workersB = createWorkers(contextB)
