@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, test } from 'bun:test'
+import { mysqlDriver } from '../../src/config'
 import { connectDatabase } from '../../src/db/client'
 import { release, tryAcquire } from '../../src/lib/lease'
 import { createTestContext } from '../support/context'
-import { mysqlDriver } from '../../src/config'
 
 const ctx = await createTestContext()
 // Separate pools stand for separate replicas of the control plane.

@@ -1,10 +1,10 @@
 /** MYSQL_SLAVE_HOST: reads go to the replica, writes to the primary. */
 import { afterAll, expect, test } from 'bun:test'
+import { mysqlDriver } from '../../src/config'
 import { connectDatabase } from '../../src/db/client'
 import { environments } from '../../src/db/schema'
 import { createTestContext } from '../support/context'
 import { environmentConfigs } from '../support/fixtures'
-import { mysqlDriver } from '../../src/config'
 
 const primary = await createTestContext()
 const replica = await createTestContext()

@@ -1,10 +1,10 @@
 import { afterAll, describe, expect, test } from 'bun:test'
+import { mysqlDriver } from '../../src/config'
 import { connectDatabase } from '../../src/db/client'
 import { Scheduler, type ScalingTarget } from '../../src/modules/scaling/scheduler'
 import { type ScalingSchedule, timeline } from '../../src/modules/scaling/windows'
 import { createTestContext } from '../support/context'
 import { type FakeScaling, fakeScaling } from '../support/scaling'
-import { mysqlDriver } from '../../src/config'
 
 const ctx = await createTestContext()
 // Two replicas of the control plane: their own pools on the same database.

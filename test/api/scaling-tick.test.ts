@@ -3,6 +3,7 @@
  * is quiet when nothing changes, and that the lease makes replicas act once.
  */
 import { afterAll, beforeEach, describe, expect, test } from 'bun:test'
+import { mysqlDriver } from '../../src/config'
 import { connectDatabase } from '../../src/db/client'
 import { tryAcquire } from '../../src/lib/lease'
 import { createScalingScheduler } from '../../src/modules/scaling/worker'
@@ -11,7 +12,6 @@ import { createTestContext } from '../support/context'
 import { FakeKubernetes } from '../support/fake-kubernetes'
 import { environmentBody } from '../support/fixtures'
 import { insertActiveDeployment } from '../support/scaling'
-import { mysqlDriver } from '../../src/config'
 
 const fake = new FakeKubernetes()
 afterAll(() => fake.stop())

@@ -11,13 +11,13 @@
 import { afterAll, expect, test } from 'bun:test'
 import fc from 'fast-check'
 import { createApp, createWorkers } from '../../src/app'
+import { mysqlDriver } from '../../src/config'
 import { connectDatabase } from '../../src/db/client'
 import { createTestContext, type TestResponse } from '../support/context'
 import { FakeKubernetes } from '../support/fake-kubernetes'
 import { environmentBody } from '../support/fixtures'
 import { UndocumentedStatusError } from '../support/openapi-contract'
 import { commandArbs, ENV, type Model, NS, quiesce, type Real, type Replica, readmeTable, type ServeModel, type Stats } from './placement-model'
-import { mysqlDriver } from '../../src/config'
 
 const SEED = Number(process.env.PLACEMENT_MODEL_SEED ?? 20_250_611)
 const RUNS = Number(process.env.PLACEMENT_MODEL_RUNS ?? 40)
