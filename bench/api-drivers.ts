@@ -5,6 +5,7 @@
  * README's Storage section. Expects dist/darwin-ml-serve (`npm run build`); BENCH_DURATION_MS,
  * BENCH_CONCURRENCY and BENCH_DATABASE_URL as for `bun run bench`.
  */
+import { SQL } from 'bun'
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { MYSQL_DRIVERS } from '../src/config'
@@ -21,15 +22,20 @@ const reads = ROUTES.filter((route) => route.method === 'GET')
 
 const database = await benchDatabase()
 const byDriver = new Map<string, ApiResult[]>()
+// A database per driver: each run seeds the same rows.
+const names = MYSQL_DRIVERS.map((driver) => `bench_api_${driver.replace('-', '_')}_${Date.now().toString(36)}`)
 try {
-  const databaseUrl = `${database.serverUrl}bench_api_drivers`
-  await ensureDatabaseExists(databaseUrl)
-  for (const driver of MYSQL_DRIVERS) {
+  for (const [i, driver] of MYSQL_DRIVERS.entries()) {
+    const databaseUrl = `${database.serverUrl}${names[i]}`
+    await ensureDatabaseExists(databaseUrl)
     // bench/api.ts starts the app with the DB_DRIVER of this process.
     process.env.DB_DRIVER = driver
     byDriver.set(driver, await benchApi({ databaseUrl, appCommand: [binary], concurrency, durationMs, warmupMs: 1_000, routes: reads }))
   }
 } finally {
+  const admin = new SQL(database.serverUrl)
+  for (const name of names) await admin.unsafe(`DROP DATABASE IF EXISTS \`${name}\``)
+  await admin.close()
   await database.stop()
 }
 

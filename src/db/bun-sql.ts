@@ -144,14 +144,23 @@ export interface BunSqlPoolOptions {
   statementTimeoutMs: number
   /** Bound on opening a connection, in ms. */
   connectTimeoutMs: number
+  /** How long a free connection may idle and still be reused; default 30 s. */
+  idleMs?: number
   /** Wraps each statement (a tracing span). */
   trace?: (text: string, run: () => Promise<BunResult>) => Promise<BunResult>
 }
 
-/** One reserved connection; `busy` is the deadline of the statement it runs. */
+/**
+ * A free connection idle longer than this is replaced rather than reused: the server (wait_timeout),
+ * a proxy or a NAT may have closed it without Bun noticing, and the statement sent on it would fail.
+ */
+const DEFAULT_IDLE_MS = 30_000
+
+/** One reserved connection: the deadline of the statement it runs, or since when it is free. */
 interface Slot {
   connection: ReservedSQL
   deadline: number
+  idleSince: number
   abort?: (error: Error) => void
   discarded: boolean
 }
@@ -192,7 +201,12 @@ export class BunSqlPool {
   /** A free connection, within the statement bound: while the server hangs every connection is busy. */
   async acquire(): Promise<Slot> {
     if (this.closed) throw new BunSqlDatabaseError('the database pool is closed', 'PROTOCOL_CONNECTION_LOST', true)
-    const slot = this.free.pop()
+    const oldest = performance.now() - (this.options.idleMs ?? DEFAULT_IDLE_MS)
+    let slot = this.free.pop()
+    while (slot && slot.idleSince < oldest) {
+      this.retire(slot)
+      slot = this.free.pop()
+    }
     if (slot) return slot
     if (this.opened < this.options.poolSize) return this.open()
     return new Promise<Slot>((resolve, reject) => {
@@ -215,7 +229,7 @@ export class BunSqlPool {
     this.opened++
     try {
       const connection = await this.client.reserve({ signal: AbortSignal.timeout(this.options.statementTimeoutMs) })
-      return { connection, deadline: 0, discarded: false }
+      return { connection, deadline: 0, idleSince: 0, discarded: false }
     } catch (error) {
       this.opened--
       this.handOn()
@@ -228,8 +242,9 @@ export class BunSqlPool {
   release(slot: Slot) {
     if (slot.discarded) return
     const waiter = this.waiters.shift()
-    if (waiter) waiter.resolve(slot)
-    else this.free.push(slot)
+    if (waiter) return waiter.resolve(slot)
+    slot.idleSince = performance.now()
+    this.free.push(slot)
   }
 
   /** After a connection was dropped, a waiter may open its replacement. */
@@ -240,12 +255,16 @@ export class BunSqlPool {
 
   private discard(slot: Slot) {
     if (slot.discarded) return
-    slot.discarded = true
     this.busy.delete(slot)
-    this.opened--
-    // Closing (not releasing) the socket: the server rolls back what the connection had not committed.
-    slot.connection.close().catch(() => undefined)
+    this.retire(slot)
     this.handOn()
+  }
+
+  /** Closes a connection for good (not releasing it): the server rolls back what it had not committed. */
+  private retire(slot: Slot) {
+    slot.discarded = true
+    this.opened--
+    slot.connection.close().catch(() => undefined)
   }
 
   /** Runs one statement on a slot, bounded by the statement timeout; `arrays` asks for rows as arrays. */

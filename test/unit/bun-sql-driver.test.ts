@@ -181,3 +181,15 @@ test('a statement past its bound fails as unavailable, its connection is closed,
     await short.close()
   }
 })
+
+test('a connection idle past idleMs is replaced, not reused', async () => {
+  const idle = new BunSqlPool({ url: url.toString(), poolSize: 1, statementTimeoutMs: 2_000, connectTimeoutMs: 2_000, idleMs: 1 })
+  try {
+    const connectionId = async () => ((await idle.query('select connection_id() as id', [], false)) as unknown as { id: number }[])[0]!.id
+    const first = await connectionId()
+    await Bun.sleep(5)
+    expect(await connectionId()).not.toBe(first)
+  } finally {
+    await idle.close()
+  }
+})
