@@ -113,7 +113,7 @@ export const DATABASE_URL_SCHEMES = ['mysql:', 'https:'] as const
 /** The drivers of mysql:// URLs (DB_DRIVER): Bun's built-in SQL client or mysql2. */
 export const MYSQL_DRIVERS = ['bun-sql', 'mysql2'] as const
 export type MysqlDriverName = (typeof MYSQL_DRIVERS)[number]
-export const DEFAULT_MYSQL_DRIVER: MysqlDriverName = 'mysql2'
+export const DEFAULT_MYSQL_DRIVER: MysqlDriverName = 'bun-sql'
 
 /** DB_DRIVER alone, for code that opens a database without the rest of the configuration (tests, scripts). */
 export function mysqlDriver(env: Env = process.env): MysqlDriverName {

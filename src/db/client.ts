@@ -1,7 +1,7 @@
 /**
  * The one place that knows which database driver is in use. Services receive a `Db` and never see
  * the driver: `mysql://` URLs go over TCP through Bun's built-in SQL client (./bun-sql.ts) or mysql2
- * (DB_DRIVER; compared by bench/db-driver.ts and bench/api.ts, figures in the README), `https://`
+ * (DB_DRIVER; compared by bench/db-driver.ts and bench/api-drivers.ts, figures in the README), `https://`
  * URLs go to PlanetScale's HTTP endpoint through @planetscale/database.
  */
 import { Client as PlanetScaleClient } from '@planetscale/database'
