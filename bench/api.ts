@@ -7,9 +7,10 @@
  * token up on every request, as the original does. Each row's ratio is the app's req/s over its own.
  */
 import type { Subprocess } from 'bun'
+import { mysqlDriver } from '../src/config'
 import { freePort } from '../src/db/local-server'
 import { poolOf, sqlOf } from './ceiling'
-import { type AppRequest, ROUTES } from './routes'
+import { type AppRequest, type BenchRoute, ROUTES } from './routes'
 import { fixed, type LoadResult, markdownTable, runLoad, waitFor200 } from './support'
 
 export interface ApiResult extends LoadResult {
@@ -58,10 +59,19 @@ async function startTarget(name: string, command: string[], env: Record<string, 
   return { name, base, headers: { 'content-type': 'application/json', ...headers }, process: child }
 }
 
-export async function benchApi(options: { databaseUrl: string; appCommand: string[]; concurrency: number; durationMs: number; warmupMs: number }): Promise<ApiResult[]> {
+export async function benchApi(options: {
+  databaseUrl: string
+  appCommand: string[]
+  concurrency: number
+  durationMs: number
+  warmupMs: number
+  /** A subset of routes.ts (bench/api-drivers.ts measures the reads only). */
+  routes?: readonly BenchRoute[]
+}): Promise<ApiResult[]> {
   const common = { PATH: process.env.PATH ?? '', DATABASE_URL: options.databaseUrl, LOG_LEVEL: 'info', ENABLE_OTEL: 'false' }
   // One client address and token make every request: the per-address and per-token limits would refuse most.
-  const appEnv = { ...common, RATE_LIMIT_PER_TOKEN: '0', RATE_LIMIT_PER_IP: '0' }
+  // The app runs on the driver DB_DRIVER names here (`DB_DRIVER=mysql2 bun run bench` measures the other one).
+  const appEnv = { ...common, RATE_LIMIT_PER_TOKEN: '0', RATE_LIMIT_PER_IP: '0', DB_DRIVER: mysqlDriver() }
   const bearer = { authorization: `Bearer ${TOKEN}` }
   // The first app migrates the database; the others start after it.
   const app = await startTarget(APP, options.appCommand, { ...appEnv, ENV: 'bench', ML_SERVE_BOOTSTRAP_ADMIN_TOKEN: TOKEN }, bearer)
@@ -81,7 +91,7 @@ export async function benchApi(options: { databaseUrl: string; appCommand: strin
     if (!response.ok) throw new Error(`seeding ${path}: ${response.status} ${await response.text()}`)
   }
   try {
-    for (const route of ROUTES) {
+    for (const route of options.routes ?? ROUTES) {
       await route.seed?.(appRequest, sqlOf(seedPool))
       const rows: (LoadResult & { target: string })[] = []
       for (const target of targets) {

@@ -110,6 +110,16 @@ function dnsSubdomain(env: Env, name: string, fallback: string): string {
 
 export const DATABASE_URL_SCHEMES = ['mysql:', 'https:'] as const
 
+/** The drivers of mysql:// URLs (DB_DRIVER): Bun's built-in SQL client or mysql2. */
+export const MYSQL_DRIVERS = ['bun-sql', 'mysql2'] as const
+export type MysqlDriverName = (typeof MYSQL_DRIVERS)[number]
+export const DEFAULT_MYSQL_DRIVER: MysqlDriverName = 'bun-sql'
+
+/** DB_DRIVER alone, for code that opens a database without the rest of the configuration (tests, scripts). */
+export function mysqlDriver(env: Env = process.env): MysqlDriverName {
+  return oneOf(env, 'DB_DRIVER', DEFAULT_MYSQL_DRIVER, MYSQL_DRIVERS)
+}
+
 export function loadConfig(env: Env = process.env) {
   const environment = str(env, 'ENV', 'local')
   const isLocal = environment === 'local'
@@ -134,6 +144,8 @@ export function loadConfig(env: Env = process.env) {
       username: str(env, 'MYSQL_USERNAME', 'root'),
       password: env.MYSQL_PASSWORD ?? 'password',
       poolSize: int(env, 'DB_POOL_SIZE', 10, 1, 1000),
+      /** The client of mysql:// URLs; https:// (PlanetScale) has its own. */
+      driver: mysqlDriver(env),
       /**
        * Client-side bound on every statement of a request or worker: a server that stops answering
        * (frozen, partitioned, stuck on a lock) costs at most this, then 503 and a discarded connection.

@@ -105,7 +105,7 @@ async function serve() {
   if (!drivers.kubernetes.usable) {
     log.warn('no Kubernetes cluster is configured: deploys to environments with cluster_driver "kubernetes" answer 503 CLUSTER_NOT_CONFIGURED', { detail: drivers.kubernetes.detail })
   }
-  log.info('listening', { cluster_drivers: drivers, port: app.server?.port, env: config.env, telemetry: config.telemetry.enabled, scaling_tick: scalingJob ? config.scaling.tickCron : 'off', docs: `http://localhost:${app.server?.port}/docs` })
+  log.info('listening', { cluster_drivers: drivers, db_driver: opened.database.driver, port: app.server?.port, env: config.env, telemetry: config.telemetry.enabled, scaling_tick: scalingJob ? config.scaling.tickCron : 'off', docs: `http://localhost:${app.server?.port}/docs` })
 
   let stopping = false
   const shutdown = async (signal: string) => {

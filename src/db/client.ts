@@ -1,7 +1,8 @@
 /**
  * The one place that knows which database driver is in use. Services receive a `Db` and never see
- * the driver: `mysql://` URLs go over TCP through mysql2 (compared with Bun SQL by bench/db-driver.ts,
- * figures in the README), `https://` URLs go to PlanetScale's HTTP endpoint through @planetscale/database.
+ * the driver: `mysql://` URLs go over TCP through Bun's built-in SQL client (./bun-sql.ts) or mysql2
+ * (DB_DRIVER; compared by bench/db-driver.ts and bench/api-drivers.ts, figures in the README), `https://`
+ * URLs go to PlanetScale's HTTP endpoint through @planetscale/database.
  */
 import { Client as PlanetScaleClient } from '@planetscale/database'
 import { sql } from 'drizzle-orm'
@@ -11,7 +12,9 @@ import { drizzle as drizzleMysql2 } from 'drizzle-orm/mysql2'
 import { drizzle as drizzlePlanetScale } from 'drizzle-orm/planetscale-serverless'
 import { SpanKind } from '@opentelemetry/api'
 import mysql from 'mysql2/promise'
+import { DEFAULT_MYSQL_DRIVER, type MysqlDriverName } from '../config'
 import { withSpan } from '../lib/telemetry'
+import { BunSqlPool, drizzleBunSql, statementTimedOut as bunSqlStatementTimedOut } from './bun-sql'
 import * as schema from './schema'
 
 export type Schema = typeof schema
@@ -22,7 +25,7 @@ export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
 /** Anything that runs queries: the database itself or a transaction. */
 export type Executor = Db | Tx
 
-export type DriverName = 'mysql2' | 'planetscale'
+export type DriverName = MysqlDriverName | 'planetscale'
 
 export interface Database {
   db: Db
@@ -40,10 +43,12 @@ export interface DatabaseOptions {
   poolSize?: number
   /** Client-side bound on each statement (DB_STATEMENT_TIMEOUT_MS); default 5 s. */
   statementTimeoutMs?: number
+  /** The driver of mysql:// URLs (DB_DRIVER); default {@link DEFAULT_MYSQL_DRIVER}. */
+  driver?: MysqlDriverName
 }
 
-export function driverFor(url: string): DriverName {
-  return new URL(url).protocol === 'https:' ? 'planetscale' : 'mysql2'
+export function driverFor(url: string, mysqlDriver: MysqlDriverName = DEFAULT_MYSQL_DRIVER): DriverName {
+  return new URL(url).protocol === 'https:' ? 'planetscale' : mysqlDriver
 }
 
 /** Readiness must answer within 2 s even when the database hangs. */
@@ -79,7 +84,7 @@ function withStatementTimeout(args: unknown[], timeoutMs: number): unknown[] {
   return [{ ...options, timeout: (options.timeout as number | undefined) ?? timeoutMs }, ...rest]
 }
 
-function tracedCall(args: unknown[], call: () => Promise<unknown>) {
+function tracedCall<T>(args: unknown[], call: () => Promise<T>): Promise<T> {
   const first = args[0]
   const text = typeof first === 'string' ? first : ((first as { sql?: string } | undefined)?.sql ?? '')
   const operation = /^\s*(\w+)/.exec(text)?.[1]?.toUpperCase() ?? 'QUERY'
@@ -185,6 +190,7 @@ export function connectDatabase(options: DatabaseOptions): Database {
   }
 
   const timeoutMs = options.statementTimeoutMs ?? 5_000
+  if ((options.driver ?? DEFAULT_MYSQL_DRIVER) === 'bun-sql') return connectBunSql(options.url, options.readUrl, poolSize, timeoutMs)
   const primaryPool = guardedPool(mysqlPool(options.url, poolSize, timeoutMs), timeoutMs)
   const primary = drizzleMysql2({ client: primaryPool, schema, mode: 'default' })
   const readPool = options.readUrl ? guardedPool(mysqlPool(options.readUrl, poolSize, timeoutMs), timeoutMs) : undefined
@@ -209,6 +215,39 @@ export function connectDatabase(options: DatabaseOptions): Database {
     },
     // Closing must not throw because the server is already gone (shutdown during an outage).
     close: async () => void (await Promise.allSettled([primaryPool.end(), readPool?.end()])),
+  }
+}
+
+function connectBunSql(url: string, readUrl: string | undefined, poolSize: number, timeoutMs: number): Database {
+  const pool = (url: string) =>
+    new BunSqlPool({
+      url,
+      poolSize,
+      statementTimeoutMs: timeoutMs,
+      connectTimeoutMs: Math.min(5_000, Math.max(1_000, timeoutMs)),
+      trace: (text, run) => tracedCall([text], run),
+    })
+  const primaryPool = pool(url)
+  const primary = drizzleBunSql(primaryPool, { schema })
+  const readPool = readUrl ? pool(readUrl) : undefined
+  const db = (readPool ? withReplicas(primary, [drizzleBunSql(readPool, { schema })]) : primary) as unknown as Db
+  return {
+    db,
+    driver: 'bun-sql',
+    // Bounded by a timer too: opening a connection to a server that hangs waits for the connect timeout.
+    ping: async () => {
+      const limitMs = Math.min(timeoutMs, PING_TIMEOUT_MS)
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const expired = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(bunSqlStatementTimedOut(limitMs)), limitMs)
+      })
+      try {
+        await Promise.race([primaryPool.query('select 1', [], true), expired])
+      } finally {
+        clearTimeout(timer)
+      }
+    },
+    close: async () => void (await Promise.allSettled([primaryPool.close(), readPool?.close()])),
   }
 }
 

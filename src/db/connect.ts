@@ -32,7 +32,7 @@ export async function openDatabase(config: Config, log: Logger, options: { allow
   if (settings.migrateOnStart) {
     await ensureDatabaseExists(url)
     // Its own pool: migrations get the longer statement bound, and one connection is all they need.
-    const migrating = connectDatabase({ url, poolSize: 1, statementTimeoutMs: settings.migrationTimeoutMs })
+    const migrating = connectDatabase({ url, driver: settings.driver, poolSize: 1, statementTimeoutMs: settings.migrationTimeoutMs })
     try {
       const waitedMs = await withMigrationLock(url, settings.migrationTimeoutMs, () => runMigrations(migrating, settings.migrationsDir))
       log.info('migrations applied', { database_url: redactUrl(url), waited_for_another_replica_ms: waitedMs })
@@ -40,6 +40,6 @@ export async function openDatabase(config: Config, log: Logger, options: { allow
       await migrating.close()
     }
   }
-  const database = connectDatabase({ url, readUrl, poolSize: settings.poolSize, statementTimeoutMs: settings.statementTimeoutMs })
+  const database = connectDatabase({ url, readUrl, driver: settings.driver, poolSize: settings.poolSize, statementTimeoutMs: settings.statementTimeoutMs })
   return { database, url, localServer }
 }

@@ -1,11 +1,12 @@
 import { afterAll, describe, expect, test } from 'bun:test'
+import { mysqlDriver } from '../../src/config'
 import { connectDatabase } from '../../src/db/client'
 import { release, tryAcquire } from '../../src/lib/lease'
 import { createTestContext } from '../support/context'
 
 const ctx = await createTestContext()
 // Separate pools stand for separate replicas of the control plane.
-const replicas = Array.from({ length: 4 }, () => connectDatabase({ url: ctx.url, poolSize: 5 }))
+const replicas = Array.from({ length: 4 }, () => connectDatabase({ driver: mysqlDriver(), url: ctx.url, poolSize: 5 }))
 afterAll(async () => void (await Promise.all(replicas.map((replica) => replica.close()))))
 
 const t0 = new Date('2025-06-02T10:00:00.000Z')

@@ -1,7 +1,7 @@
 /** Cross-cutting behaviour: health, readiness, docs, request ids, access log — over real HTTP too. */
 import { afterAll, describe, expect, test } from 'bun:test'
 import { createApp } from '../../src/app'
-import { loadConfig } from '../../src/config'
+import { loadConfig, mysqlDriver } from '../../src/config'
 import { connectDatabase } from '../../src/db/client'
 import { createLogger } from '../../src/lib/logger'
 import { createTestContext } from '../support/context'
@@ -36,7 +36,7 @@ describe('health and readiness', () => {
 
   test('a database that is down: /readyz 503, API routes 503 in the envelope, liveness still 200', async () => {
     // A port nothing listens on: connections are refused, as when the server is stopped.
-    const down = connectDatabase({ url: 'mysql://root@127.0.0.1:1/nowhere', poolSize: 1 })
+    const down = connectDatabase({ driver: mysqlDriver(), url: 'mysql://root@127.0.0.1:1/nowhere', poolSize: 1 })
     const logs: string[] = []
     const app = createApp({ ...ctx, config: loadConfig({ ENV: 'test' }), database: down, log: createLogger({ write: (l) => logs.push(l) }) })
     const ready = await app.handle(new Request('http://localhost/readyz'))

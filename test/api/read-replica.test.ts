@@ -1,5 +1,6 @@
 /** MYSQL_SLAVE_HOST: reads go to the replica, writes to the primary. */
 import { afterAll, expect, test } from 'bun:test'
+import { mysqlDriver } from '../../src/config'
 import { connectDatabase } from '../../src/db/client'
 import { environments } from '../../src/db/schema'
 import { createTestContext } from '../support/context'
@@ -7,7 +8,7 @@ import { environmentConfigs } from '../support/fixtures'
 
 const primary = await createTestContext()
 const replica = await createTestContext()
-const routed = connectDatabase({ url: primary.url, readUrl: replica.url, poolSize: 2 })
+const routed = connectDatabase({ driver: mysqlDriver(), url: primary.url, readUrl: replica.url, poolSize: 2 })
 afterAll(() => routed.close())
 
 test('selects read the replica while inserts reach the primary', async () => {

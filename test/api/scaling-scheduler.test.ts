@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, test } from 'bun:test'
+import { mysqlDriver } from '../../src/config'
 import { connectDatabase } from '../../src/db/client'
 import { Scheduler, type ScalingTarget } from '../../src/modules/scaling/scheduler'
 import { type ScalingSchedule, timeline } from '../../src/modules/scaling/windows'
@@ -7,8 +8,8 @@ import { type FakeScaling, fakeScaling } from '../support/scaling'
 
 const ctx = await createTestContext()
 // Two replicas of the control plane: their own pools on the same database.
-const replicaA = connectDatabase({ url: ctx.url, poolSize: 3 })
-const replicaB = connectDatabase({ url: ctx.url, poolSize: 3 })
+const replicaA = connectDatabase({ driver: mysqlDriver(), url: ctx.url, poolSize: 3 })
+const replicaB = connectDatabase({ driver: mysqlDriver(), url: ctx.url, poolSize: 3 })
 afterAll(async () => void (await Promise.all([replicaA.close(), replicaB.close()])))
 
 const MINUTE = 60_000

@@ -3,6 +3,7 @@
  * is quiet when nothing changes, and that the lease makes replicas act once.
  */
 import { afterAll, beforeEach, describe, expect, test } from 'bun:test'
+import { mysqlDriver } from '../../src/config'
 import { connectDatabase } from '../../src/db/client'
 import { tryAcquire } from '../../src/lib/lease'
 import { createScalingScheduler } from '../../src/modules/scaling/worker'
@@ -17,8 +18,8 @@ afterAll(() => fake.stop())
 const clusterDrivers = fake.drivers({ ENV: 'test', CLUSTER_REQUEST_ATTEMPTS: '1' })
 const ctx = await createTestContext({}, { clusterDrivers })
 // Two replicas of the control plane: their own pools on the same database.
-const replicaA = connectDatabase({ url: ctx.url, poolSize: 3 })
-const replicaB = connectDatabase({ url: ctx.url, poolSize: 3 })
+const replicaA = connectDatabase({ driver: mysqlDriver(), url: ctx.url, poolSize: 3 })
+const replicaB = connectDatabase({ driver: mysqlDriver(), url: ctx.url, poolSize: 3 })
 afterAll(async () => void (await Promise.all([replicaA.close(), replicaB.close()])))
 
 const NAMESPACE = 'ml-serve'

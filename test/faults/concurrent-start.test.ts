@@ -8,6 +8,7 @@ import { afterAll, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import mysql from 'mysql2/promise'
 import journal from '../../drizzle/meta/_journal.json'
+import { mysqlDriver } from '../../src/config'
 import { freePort } from '../../src/db/local-server'
 
 const REPLICAS = 4
@@ -28,7 +29,7 @@ test(`${REPLICAS} replicas started at once on an empty database all become ready
   const replicas = ports.map((port) =>
     Bun.spawn([process.execPath, join(root, 'src/index.ts')], {
       cwd: root,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ENV: 'test', ENABLE_OTEL: 'false', PORT: String(port), DATABASE_URL: url.toString(), LOG_LEVEL: 'info', SCALING_ENABLED: 'false' },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ENV: 'test', ENABLE_OTEL: 'false', PORT: String(port), DATABASE_URL: url.toString(), LOG_LEVEL: 'info', SCALING_ENABLED: 'false', DB_DRIVER: mysqlDriver() },
       stdout: 'pipe',
       stderr: 'pipe',
     }),

@@ -8,7 +8,7 @@
 import { afterAll, expect, test } from 'bun:test'
 import { createApp, createWorkers } from '../../src/app'
 import { createClusterDrivers } from '../../src/cluster'
-import { loadConfig } from '../../src/config'
+import { loadConfig, mysqlDriver } from '../../src/config'
 import { connectDatabase } from '../../src/db/client'
 import { ensureDatabaseExists, runMigrations } from '../../src/db/migrate'
 import { createLogger } from '../../src/lib/logger'
@@ -26,14 +26,14 @@ proxied.hostname = '127.0.0.1'
 proxied.port = String(proxy.port)
 
 await ensureDatabaseExists(direct.toString())
-const setup = connectDatabase({ url: direct.toString(), poolSize: 1 })
+const setup = connectDatabase({ driver: mysqlDriver(), url: direct.toString(), poolSize: 1 })
 await runMigrations(setup)
 const token = `hang-admin-token-${crypto.randomUUID()}`
 await ensureBootstrapAdmin(setup.db, 'admin', token)
 
 const STATEMENT_TIMEOUT_MS = 1_000
 const config = loadConfig({ ENV: 'test', ENABLE_OTEL: 'false', DATABASE_URL: proxied.toString(), DB_STATEMENT_TIMEOUT_MS: String(STATEMENT_TIMEOUT_MS) })
-const database = connectDatabase({ url: proxied.toString(), poolSize: 4, statementTimeoutMs: STATEMENT_TIMEOUT_MS })
+const database = connectDatabase({ driver: mysqlDriver(), url: proxied.toString(), poolSize: 4, statementTimeoutMs: STATEMENT_TIMEOUT_MS })
 const context = { config, database, log: createLogger({ level: 'silent' }), clusterDrivers: createClusterDrivers(config) }
 const workers = createWorkers(context)
 const app = createApp(context, workers)

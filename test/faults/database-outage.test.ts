@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp } from '../../src/app'
 import { createClusterDrivers } from '../../src/cluster'
-import { loadConfig } from '../../src/config'
+import { loadConfig, mysqlDriver } from '../../src/config'
 import { connectDatabase } from '../../src/db/client'
 import { freePort, type LocalServer, startLocalServer } from '../../src/db/local-server'
 import { ensureDatabaseExists, runMigrations } from '../../src/db/migrate'
@@ -22,7 +22,7 @@ const port = await freePort()
 let server: LocalServer = await startLocalServer({ dataDir, port, preferContainer: false })
 const url = `${server.url}outage`
 await ensureDatabaseExists(url)
-const database = connectDatabase({ url, poolSize: 4 })
+const database = connectDatabase({ driver: mysqlDriver(), url, poolSize: 4 })
 await runMigrations(database)
 const token = `outage-admin-token-${crypto.randomUUID()}`
 await ensureBootstrapAdmin(database.db, 'admin', token)

@@ -11,6 +11,7 @@
 import { afterAll, expect, test } from 'bun:test'
 import fc from 'fast-check'
 import { createApp, createWorkers } from '../../src/app'
+import { mysqlDriver } from '../../src/config'
 import { connectDatabase } from '../../src/db/client'
 import { createTestContext, type TestResponse } from '../support/context'
 import { FakeKubernetes } from '../support/fake-kubernetes'
@@ -39,7 +40,7 @@ const driversOfOneReplica = () => fake.drivers(settings)
 const ctx = await createTestContext(settings, { clusterDrivers: driversOfOneReplica() })
 
 // The second replica: its own pool, its own drivers and workers (rollout tracker), the same database.
-const databaseB = connectDatabase({ url: ctx.url, poolSize: 5 })
+const databaseB = connectDatabase({ driver: mysqlDriver(), url: ctx.url, poolSize: 5 })
 afterAll(() => databaseB.close())
 const contextB = { config: ctx.config, database: databaseB, log: ctx.log, clusterDrivers: driversOfOneReplica() }
 const workersB = createWorkers(contextB)

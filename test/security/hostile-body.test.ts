@@ -15,6 +15,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import mysql from 'mysql2/promise'
+import { mysqlDriver } from '../../src/config'
 import { freePort } from '../../src/db/local-server'
 import { createTestContext } from '../support/context'
 import { environmentBody } from '../support/fixtures'
@@ -222,6 +223,7 @@ describe('hostile bodies against the service as a process', () => {
         LOG_LEVEL: 'warn',
         SCALING_ENABLED: 'false',
         ML_SERVE_BOOTSTRAP_ADMIN_TOKEN: token,
+        DB_DRIVER: mysqlDriver(),
       },
       stdout: 'pipe',
       stderr: 'pipe',

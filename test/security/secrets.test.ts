@@ -11,7 +11,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { createApp } from '../../src/app'
 import { createClusterDrivers } from '../../src/cluster'
-import { loadConfig } from '../../src/config'
+import { loadConfig, mysqlDriver } from '../../src/config'
 import { connectDatabase, redactUrl, urlFromParts } from '../../src/db/client'
 import { openDatabase } from '../../src/db/connect'
 import { freePort } from '../../src/db/local-server'
@@ -185,7 +185,7 @@ describe('the database password', () => {
       (error: unknown) => (error instanceof Error ? `${error.message} ${error.stack ?? ''}` : String(error)),
     )
     texts.push(opening)
-    const database = connectDatabase({ url: urlFromParts(config.database), poolSize: 1 })
+    const database = connectDatabase({ driver: mysqlDriver(), url: urlFromParts(config.database), poolSize: 1 })
     try {
       const app = createApp({ config, database, log, clusterDrivers: createClusterDrivers(config) })
       const ready = await app.handle(new Request('http://localhost/readyz'))

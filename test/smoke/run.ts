@@ -14,6 +14,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { waitFor200 } from '../../bench/support'
+import { mysqlDriver } from '../../src/config'
 import { freePort, startLocalServer } from '../../src/db/local-server'
 import { LABELS } from '../../src/render'
 import { FakeDcm } from '../support/fake-dcm'
@@ -70,6 +71,8 @@ const env = {
   DCM_URL: dcm.url,
   ROLLOUT_POLL_INTERVAL_MS: '100',
   DEFAULT_RUNTIME: 'registry.example.com/mlflow-runtime:1.0',
+  // The driver under test: `DB_DRIVER=mysql2 bun test/smoke/run.ts` smoke-tests the other one.
+  DB_DRIVER: mysqlDriver(),
 }
 // As in Kubernetes: the migrate subcommand (the Job) first, then the server without migrating.
 const migrated = Bun.spawnSync([binary, 'migrate'], { cwd: workDir, env, stdout: 'inherit', stderr: 'inherit' })

@@ -7,7 +7,7 @@ import mysql from 'mysql2/promise'
 import { createApp, createWorkers } from '../../src/app'
 import type { DeploymentRuntime } from '../../src/modules/deployment'
 import { type ClusterDrivers, createClusterDrivers } from '../../src/cluster'
-import { type Config, loadConfig } from '../../src/config'
+import { type Config, loadConfig, mysqlDriver } from '../../src/config'
 import { connectDatabase, type Database } from '../../src/db/client'
 import { ensureDatabaseExists, runMigrations } from '../../src/db/migrate'
 import type { TokenScope } from '../../src/db/schema'
@@ -65,7 +65,7 @@ export async function createTestContext(
   url.pathname = `/${name}`
   await ensureDatabaseExists(url.toString())
   const config = loadConfig({ ENV: 'test', ENABLE_OTEL: 'false', DATABASE_URL: url.toString(), ...env })
-  const database = connectDatabase({ url: url.toString(), poolSize: 5 })
+  const database = connectDatabase({ driver: mysqlDriver(), url: url.toString(), poolSize: 5 })
   await runMigrations(database)
   const adminToken = `test-admin-token-${crypto.randomUUID()}`
   await ensureBootstrapAdmin(database.db, 'admin', adminToken)

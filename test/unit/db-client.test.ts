@@ -2,8 +2,9 @@ import { expect, test } from 'bun:test'
 import { connectDatabase, driverFor, redactUrl, urlFromParts, withHost } from '../../src/db/client'
 import { isDatabaseUnavailable } from '../../src/lib/errors'
 
-test('the URL picks the driver: mysql:// → mysql2 over TCP, https:// → PlanetScale over HTTP', () => {
-  expect(driverFor('mysql://u:p@db:3306/x')).toBe('mysql2')
+test('the URL picks the driver: mysql:// → Bun SQL (or mysql2, as DB_DRIVER says) over TCP, https:// → PlanetScale over HTTP', () => {
+  expect(driverFor('mysql://u:p@db:3306/x')).toBe('bun-sql')
+  expect(driverFor('mysql://u:p@db:3306/x', 'mysql2')).toBe('mysql2')
   expect(driverFor('https://u:p@aws.connect.psdb.cloud/x')).toBe('planetscale')
 })
 
