@@ -178,31 +178,58 @@ const asRevision = (value: unknown): RevisionView => {
   return { revision: value.revision, status: value.status, failure_reason: typeof value.failure_reason === 'string' ? value.failure_reason : null }
 }
 
-/** Follows a revision until its rollout ends: its phase and ready/desired replicas as progress. */
-async function waitForRollout(client: Client, io: CliIO, serve: string, env: string, revision: number, seconds: number): Promise<RevisionView> {
+/** Where long work stands: its progress line, and whether it has ended. */
+interface Progress {
+  line: string
+  ended: boolean
+}
+
+/**
+ * Long work followed to its end: `state` first, then `read()` at every poll, each state's line shown
+ * as progress, until `progressOf` says it ended; past `seconds`, exit 3 with `timedOut`'s message.
+ */
+async function follow<T>(io: CliIO, seconds: number, state: T, read: () => Promise<T>, progressOf: (state: T) => Progress, timedOut: (state: T) => string): Promise<T> {
   const deadline = Date.now() + seconds * 1000
   const progress = progressReporter(io)
-  const placement = client.api.v1.serve({ serve_name: serve })
   try {
-    for (;;) {
-      const current = asRevision(dataOf(await call(`revision ${revision}`, () => placement.deployments({ revision }).get())))
-      if (current.status !== 'pending' && current.status !== 'deploying') {
-        progress.show(`revision ${revision}: ${current.status}${current.failure_reason ? ` (${current.failure_reason})` : ''}`)
-        return current
-      }
-      const view = dataOf(await call('status', () => placement.deployment({ env }).get()))
-      const rollout = isRecord(view) && isRecord(view.rollout) ? view.rollout : undefined
-      progress.show(
-        rollout
-          ? `revision ${revision}: ${current.status}, ${String(rollout.phase)}, ${String(rollout.ready_replicas)}/${String(rollout.desired_replicas)} ready, ${String(rollout.updated_replicas)} updated`
-          : `revision ${revision}: ${current.status}`,
-      )
-      if (Date.now() >= deadline) throw new CliError(EXIT.timeout, `revision ${revision} is still ${current.status} after ${seconds} s; it goes on: darwin-ml-serve status ${serve} --env ${env}`)
+    for (let current = state; ; current = await read()) {
+      const { line, ended } = progressOf(current)
+      progress.show(line)
+      if (ended) return current
+      if (Date.now() >= deadline) throw new CliError(EXIT.timeout, timedOut(current))
       await sleep(io.pollIntervalMs ?? 2_000)
     }
   } finally {
     progress.done()
   }
+}
+
+const inFlight = (revision: RevisionView) => revision.status === 'pending' || revision.status === 'deploying'
+
+/** Follows a revision until its rollout ends: its phase and ready/desired replicas as progress. */
+async function waitForRollout(client: Client, io: CliIO, serve: string, env: string, revision: number, seconds: number): Promise<RevisionView> {
+  const placement = client.api.v1.serve({ serve_name: serve })
+  const read = async () => {
+    const current = asRevision(dataOf(await call(`revision ${revision}`, () => placement.deployments({ revision }).get())))
+    if (!inFlight(current)) return { current }
+    const view = dataOf(await call('status', () => placement.deployment({ env }).get()))
+    return { current, rollout: isRecord(view) && isRecord(view.rollout) ? view.rollout : undefined }
+  }
+  const settled = await follow(
+    io,
+    seconds,
+    await read(),
+    read,
+    ({ current, rollout }) => {
+      if (!inFlight(current)) return { ended: true, line: `revision ${revision}: ${current.status}${current.failure_reason ? ` (${current.failure_reason})` : ''}` }
+      const line = rollout
+        ? `revision ${revision}: ${current.status}, ${String(rollout.phase)}, ${String(rollout.ready_replicas)}/${String(rollout.desired_replicas)} ready, ${String(rollout.updated_replicas)} updated`
+        : `revision ${revision}: ${current.status}`
+      return { ended: false, line }
+    },
+    ({ current }) => `revision ${revision} is still ${current.status} after ${seconds} s; it goes on: darwin-ml-serve status ${serve} --env ${env}`,
+  )
+  return settled.current
 }
 
 /** The exit of a waited rollout: 0 when active, 1 with the reason otherwise. */
@@ -320,20 +347,18 @@ async function artifact({ client, io, flags, args, print }: Command): Promise<Ex
   }
   let built = dataOf(await call('build artifact', () => client.api.v1.artifact.post(body)))
   if (wait !== undefined) {
-    const deadline = Date.now() + wait * 1000
-    const progress = progressReporter(io)
-    try {
-      for (;;) {
-        const state = isRecord(built) ? String(built.status) : 'unknown'
-        progress.show(`artifact ${version} of ${serve}: ${state}`)
-        if (state !== 'queued' && state !== 'building') break
-        if (Date.now() >= deadline) throw new CliError(EXIT.timeout, `artifact ${version} is still ${state} after ${wait} s; it goes on`)
-        await sleep(io.pollIntervalMs ?? 2_000)
-        built = dataOf(await call('artifact', () => client.api.v1.serve({ serve_name: serve }).artifact({ version }).get()))
-      }
-    } finally {
-      progress.done()
-    }
+    const statusOf = (artifact: unknown) => (isRecord(artifact) ? String(artifact.status) : 'unknown')
+    built = await follow(
+      io,
+      wait,
+      built,
+      async () => dataOf(await call('artifact', () => client.api.v1.serve({ serve_name: serve }).artifact({ version }).get())),
+      (artifact) => {
+        const status = statusOf(artifact)
+        return { line: `artifact ${version} of ${serve}: ${status}`, ended: status !== 'queued' && status !== 'building' }
+      },
+      (artifact) => `artifact ${version} is still ${statusOf(artifact)} after ${wait} s; it goes on`,
+    )
     if (isRecord(built) && built.status === 'failed') throw new CliError(EXIT.failed, `artifact ${version} failed: ${String(built.failure_reason ?? 'no reason given')}`)
   }
   print(built)
