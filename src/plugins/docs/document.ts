@@ -147,6 +147,12 @@ const ERROR_RESPONSES: Record<number, { name: string; title: string }> = {
   504: { name: 'RolloutTimeout', title: 'The rollout had not ended when ?wait= ran out' },
 }
 
+/** The schema of a response's JSON body, if it has one. */
+function jsonSchemaOf(response: JsonObject): Json | undefined {
+  const json = isObject(response.content) ? response.content['application/json'] : undefined
+  return isObject(json) ? json.schema : undefined
+}
+
 /** The component a schema refers to (`Environment` for `#/components/schemas/Environment`). */
 const refName = (schema: Json | undefined) => (isObject(schema) && typeof schema.$ref === 'string' ? schema.$ref.split('/').pop() : undefined)
 
@@ -155,8 +161,7 @@ const refName = (schema: Json | undefined) => (isObject(schema) && typeof schema
  * `200: a page of Environment`; else the operation's summary.
  */
 function describeAnswer(code: number, response: JsonObject, summary: string): string {
-  const content = isObject(response.content) ? response.content['application/json'] : undefined
-  const schema = isObject(content) ? content.schema : undefined
+  const schema = jsonSchemaOf(response)
   const properties = isObject(schema) && isObject(schema.properties) ? schema.properties : {}
   const data = properties.data
   const item = isObject(data) ? refName(data.items) : undefined
@@ -207,9 +212,8 @@ const COMPONENT_PARAMETERS: JsonObject = {
 
 /** Whether a generated response is the error envelope (named `Error` by src/lib/http.ts). */
 function answersError(response: JsonObject): boolean {
-  const content = response.content
-  const json = isObject(content) ? content['application/json'] : undefined
-  return isObject(json) && isObject(json.schema) && json.schema.$ref === '#/components/schemas/Error'
+  const schema = jsonSchemaOf(response)
+  return isObject(schema) && schema.$ref === '#/components/schemas/Error'
 }
 
 function scopeLine(scope: Json | undefined): string {
