@@ -13,6 +13,7 @@ import leases from '../../drizzle/0003_leases.sql' with { type: 'text' }
 import deploymentsScaling from '../../drizzle/0004_deployments_scaling.sql' with { type: 'text' }
 import idempotencyAnswers from '../../drizzle/0005_idempotency_answers.sql' with { type: 'text' }
 import placement from '../../drizzle/0006_placement.sql' with { type: 'text' }
+import progressiveDelivery from '../../drizzle/0007_progressive_delivery.sql' with { type: 'text' }
 import journal from '../../drizzle/meta/_journal.json'
 
 /** Every migration file by its journal tag (a test checks this matches drizzle/meta/_journal.json). */
@@ -24,6 +25,7 @@ export const EMBEDDED_MIGRATIONS: Readonly<Record<string, string>> = {
   '0004_deployments_scaling': deploymentsScaling,
   '0005_idempotency_answers': idempotencyAnswers,
   '0006_placement': placement,
+  '0007_progressive_delivery': progressiveDelivery,
 }
 
 function embeddedMigrations(): MigrationMeta[] {

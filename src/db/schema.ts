@@ -258,7 +258,8 @@ export type LeaseRow = typeof leases.$inferSelect
 export const DEPLOYMENT_STATUSES = ['pending', 'deploying', 'active', 'failed', 'superseded', 'undeployed', 'cancelled'] as const
 export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number]
 export const IN_FLIGHT_STATUSES = ['pending', 'deploying'] as const satisfies readonly DeploymentStatus[]
-export const DEPLOYMENT_REASONS = ['deploy', 'rollback', 'infra-update', 'one-click'] as const
+/** `auto-rollback`: made by the rollout tracker when a rollout failed, restoring the revision that was active. */
+export const DEPLOYMENT_REASONS = ['deploy', 'rollback', 'infra-update', 'one-click', 'auto-rollback'] as const
 export type DeploymentReason = (typeof DEPLOYMENT_REASONS)[number]
 
 /** An api serve's infra config as a revision froze it (the seed's field names). */
@@ -276,12 +277,31 @@ export interface ApiInfraSnapshot {
 /** What a revision froze of the infra config: an api serve's, or a workflow serve's config. */
 export type InfraSnapshot = ApiInfraSnapshot | WorkflowServeConfig
 
+export const DEPLOYMENT_STRATEGIES = ['rolling', 'recreate', 'canary'] as const
+export type DeploymentStrategy = (typeof DEPLOYMENT_STRATEGIES)[number]
+
+/** How a canary revision is brought in beside the active one (README "Progressive delivery"). */
+export interface CanaryConfig {
+  /** Traffic percentages, ascending, the last one 100 (the full promotion). */
+  steps: number[]
+  /** How long the canary must stay healthy at a step before the next one. */
+  step_seconds: number
+  /** Container restarts of the canary's pods tolerated before it is rolled back. */
+  max_restarts: number
+  /** How long the canary's pods may take to be ready at a step before it is rolled back. */
+  ready_timeout_seconds: number
+}
+
 /** The deployment config a revision was made with (the seed's `api_serve_deployment_config`). */
 export interface DeploymentConfig {
-  deployment_strategy: 'rolling' | 'recreate'
+  deployment_strategy: DeploymentStrategy
   max_surge?: string | number
   max_unavailable?: string | number
   environment_variables: Record<string, string>
+  /** false: a failed rollout stays as it failed (no automatic rollback); absent means true. */
+  auto_rollback?: boolean
+  /** With deployment_strategy `canary`. */
+  canary?: CanaryConfig
 }
 
 /**
@@ -300,6 +320,8 @@ export const deployments = mysqlTable(
     reason: mysqlEnum('reason', DEPLOYMENT_REASONS).notNull(),
     /** For a rollback: the revision whose manifests this one restores. */
     rolledBackFrom: int('rolled_back_from'),
+    /** For a revision rolled back automatically: the revision serving in its place (an auto-rollback's, or a canary's stable one). */
+    rolledBackTo: int('rolled_back_to'),
     artifactVersion: varchar('artifact_version', { length: 64 }).notNull(),
     image: varchar('image', { length: 512 }).notNull(),
     deploymentConfig: json('deployment_config').$type<DeploymentConfig>().notNull(),
@@ -329,7 +351,7 @@ export const deployments = mysqlTable(
 )
 export type DeploymentRow = typeof deployments.$inferSelect
 
-export const CHANGE_OPERATIONS = ['deploy', 'rollback', 'infra-update', 'one-click', 'undeploy'] as const
+export const CHANGE_OPERATIONS = ['deploy', 'rollback', 'infra-update', 'one-click', 'undeploy', 'auto-rollback'] as const
 export type ChangeOperation = (typeof CHANGE_OPERATIONS)[number]
 
 /**
@@ -351,6 +373,60 @@ export const changeLocks = mysqlTable(
   },
   (table) => [primaryKey({ columns: [table.serveId, table.environmentId] })],
 )
+
+// --- Progressive delivery ---
+
+/**
+ * `stepping`: the canary runs beside the stable revision at `weight` %; `promoting`: its full render
+ * was applied and it rolls out as a whole; `promoted`, `rolled-back`, `aborted`: ended.
+ */
+export const CANARY_PHASES = ['stepping', 'promoting', 'promoted', 'rolled-back', 'aborted'] as const
+export type CanaryPhase = (typeof CANARY_PHASES)[number]
+
+/**
+ * A canary revision's progress, one row per revision deployed with the canary strategy beside an
+ * active one. The rollout tracker moves it (on any replica: conditional updates on `step_index`), so
+ * a restart resumes it where it was.
+ */
+export const canaryRollouts = mysqlTable('canary_rollouts', {
+  deploymentId: bigint('deployment_id', { mode: 'number', unsigned: true })
+    .primaryKey()
+    .references(() => deployments.id, { onDelete: 'cascade' }),
+  /** The active revision the canary runs beside. */
+  stableDeploymentId: bigint('stable_deployment_id', { mode: 'number', unsigned: true }).notNull(),
+  phase: mysqlEnum('phase', CANARY_PHASES).notNull(),
+  stepIndex: int('step_index').notNull(),
+  weight: int('weight').notNull(),
+  /** The canary's replicas as last applied (in proportion to the stable side's). */
+  canaryReplicas: int('canary_replicas').notNull(),
+  stepStartedAt: datetime('step_started_at', { mode: 'date', fsp: 3 }).notNull(),
+  /** Since when every canary pod has been ready at this step; null while not. */
+  healthySince: datetime('healthy_since', { mode: 'date', fsp: 3 }),
+  updatedAt: updatedAt(),
+})
+export type CanaryRolloutRow = typeof canaryRollouts.$inferSelect
+
+export const DEPLOYMENT_EVENT_KINDS = ['canary-started', 'canary-step', 'canary-promoted', 'canary-rolled-back', 'canary-aborted', 'rollout-failed', 'auto-rollback', 'removed'] as const
+export type DeploymentEventKind = (typeof DEPLOYMENT_EVENT_KINDS)[number]
+
+/** What happened to a revision after it was recorded, by whom: each canary step and every automatic decision. */
+export const deploymentEvents = mysqlTable(
+  'deployment_events',
+  {
+    id: id(),
+    deploymentId: bigint('deployment_id', { mode: 'number', unsigned: true })
+      .notNull()
+      .references(() => deployments.id, { onDelete: 'cascade' }),
+    at: datetime('at', { mode: 'date', fsp: 3 }).notNull(),
+    kind: mysqlEnum('kind', DEPLOYMENT_EVENT_KINDS).notNull(),
+    /** The canary's traffic share after the event, when it has one. */
+    weight: int('weight'),
+    actor: varchar('actor', { length: 100 }).notNull(),
+    detail: varchar('detail', { length: 2048 }).notNull(),
+  },
+  (table) => [index('deployment_events_deployment').on(table.deploymentId, table.id)],
+)
+export type DeploymentEventRow = typeof deploymentEvents.$inferSelect
 
 // --- Scheduled scaling ---
 

@@ -47,6 +47,7 @@ export const ERROR_CODES = {
   IDEMPOTENCY_IN_PROGRESS: { status: 409, description: 'A request with this Idempotency-Key is still running' },
   INFRA_CONFIG_MISSING: { status: 409, description: 'The serve has no infra config for the environment' },
   NOTHING_TO_ROLL_BACK_TO: { status: 409, description: 'No earlier active revision exists' },
+  NO_CANARY: { status: 409, description: 'No canary runs in this environment: nothing to promote or abort' },
   NOT_SCALABLE: { status: 409, description: 'A workflow serve has no replicas to schedule' },
   NO_INFRA_CONFIG: { status: 409, description: 'The serve has no infra config for the environment' },
   REVISION_FAILED: { status: 409, description: 'The revision failed or was cancelled; roll back to it with "force": true' },

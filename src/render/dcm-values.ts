@@ -95,6 +95,8 @@ export const DCM_REFUSALS = {
   ray: `DCM installs the chart darwin-fastapi-serve, which has no template for a Ray serve (a RayService): use backend_type fastapi, or an environment with cluster_driver kubernetes`,
   istio: `ENABLE_ISTIO is on, and DCM's chart darwin-fastapi-serve has no Istio route (no VirtualService, it reads no istio.* value): a serve there would get no route at all; use cluster_driver kubernetes`,
   existingSecret: `DCM's chart has no Secret reference for the app container's environment; the MLflow password can only be handed to DCM by value`,
+  canary:
+    "DCM's chart expresses a canary only as a Flagger Canary (flagger.enabled): Flagger then moves the traffic itself in equal stepWeight steps, judged by a Datadog MetricTemplate and an Istio gateway the chart names, with an autoscaling/v2beta2 HPA reference that Kubernetes 1.26 removed; these steps, step_seconds, max_restarts, promote and abort cannot be given to it. Use deployment_strategy rolling (a failed rollout is still rolled back automatically), or an environment with cluster_driver kubernetes",
 } as const
 
 /** What a serve must not be for DCM to install it, before anything is rendered. */

@@ -25,7 +25,7 @@ type Subject = Parameters<typeof service.toRevision>[2]
 /** The deployment module's dependencies and its rollout tracker, built once per app. */
 export function createDeploymentRuntime(context: AppContext): DeploymentRuntime {
   const deps: service.DeploymentDeps = { db: context.database.db, config: context.config, drivers: context.clusterDrivers, log: context.log }
-  return { deps, artifactDeps: artifactDepsFor(context), tracker: createRolloutTracker(deps, { intervalMs: context.config.rollout.pollIntervalMs }) }
+  return { deps, artifactDeps: artifactDepsFor(context), tracker: createRolloutTracker(deps, { intervalMs: context.config.rollout.pollIntervalMs, render: (subject) => service.renderFor(deps, subject) }) }
 }
 
 export const deploymentController = (context: AppContext, runtime: DeploymentRuntime) => {
@@ -47,7 +47,8 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
         `Revision ${row.revision} is still ${settled.status} after ${waitSeconds}s; follow it at GET /api/v1/serve/${subject.serve.name}/deployment/${subject.environment.name}`,
       )
     }
-    const message = settled.status === 'failed' ? `Revision ${row.revision} failed: ${settled.failureReason ?? 'unknown reason'}` : `Revision ${row.revision} is ${settled.status}`
+    const rolledBack = settled.rolledBackTo === null ? '' : `; rolled back automatically: revision ${settled.rolledBackTo} serves in its place`
+    const message = settled.status === 'failed' ? `Revision ${row.revision} failed: ${settled.failureReason ?? 'unknown reason'}${rolledBack}` : `Revision ${row.revision} is ${settled.status}`
     return status(200, ok(revision, message))
   }
 

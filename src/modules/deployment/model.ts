@@ -1,7 +1,7 @@
 import { withHeaders } from '@elysiajs/openapi'
 import { t } from 'elysia'
 import { InfraConfigModel } from '../infra-config/model'
-import { DEPLOYMENT_REASONS, DEPLOYMENT_STATUSES } from '../../db/schema'
+import { DEPLOYMENT_REASONS, DEPLOYMENT_STATUSES, DEPLOYMENT_STRATEGIES } from '../../db/schema'
 import { Envelope, PageEnvelope } from '../../lib/http'
 import { PageQuery } from '../../lib/pagination'
 import { Named, StringEnum } from '../../lib/schema'
@@ -13,12 +13,39 @@ const strict = { additionalProperties: false }
 const ENV_VAR_NAME = '^[A-Za-z_][A-Za-z0-9_]{0,127}$'
 const surge = t.Union([t.Integer({ minimum: 0, maximum: 1000 }), t.String({ pattern: '^(100|[1-9]?[0-9])%$' })])
 
+/** The canary defaults: what a `canary` block leaves out. */
+export const CANARY_DEFAULTS = { steps: [10, 50, 100], step_seconds: 60, max_restarts: 0, ready_timeout_seconds: 300 } as const
+
+const canaryFields = {
+  steps: t.Array(t.Integer({ minimum: 1, maximum: 100 }), {
+    minItems: 1,
+    maxItems: 10,
+    description: 'Traffic percentages of the canary, ascending; the last is 100 (the full promotion). Default [10, 50, 100]',
+  }),
+  step_seconds: t.Integer({ minimum: 0, maximum: 86_400, description: 'How long the canary must stay healthy at a step before the next. Default 60' }),
+  max_restarts: t.Integer({ minimum: 0, maximum: 1000, description: "Restarts of the canary's containers tolerated before it is rolled back. Default 0" }),
+  ready_timeout_seconds: t.Integer({ minimum: 10, maximum: 3600, description: "How long the canary's pods may take to be ready at a step before it is rolled back. Default 300" }),
+}
+
 export namespace DeploymentModel {
+  export const canaryBody = Named(
+    'CanaryConfigInput',
+    t.Object(
+      { steps: t.Optional(canaryFields.steps), step_seconds: t.Optional(canaryFields.step_seconds), max_restarts: t.Optional(canaryFields.max_restarts), ready_timeout_seconds: t.Optional(canaryFields.ready_timeout_seconds) },
+      { ...strict, description: 'With deployment_strategy canary (kubernetes environments): how traffic moves to the new revision' },
+    ),
+  )
+  export const canaryConfig = Named('CanaryConfig', t.Object(canaryFields, { description: 'The canary settings the revision runs with' }))
+
   export const deploymentConfig = t.Object(
     {
-      deployment_strategy: t.Optional(StringEnum(['rolling', 'recreate'] as const, { description: 'Default rolling' })),
+      deployment_strategy: t.Optional(
+        StringEnum(DEPLOYMENT_STRATEGIES, { description: 'Default rolling. canary: the new revision runs beside the active one and takes traffic step by step (README "Progressive delivery")' }),
+      ),
       max_surge: t.Optional(surge),
       max_unavailable: t.Optional(surge),
+      auto_rollback: t.Optional(t.Boolean({ description: 'Default true: a rollout that fails returns to the active revision by itself (a first deploy is removed). false keeps a failed rollout as it failed' })),
+      canary: t.Optional(canaryBody),
       environment_variables: t.Optional(
         t.Record(t.String({ pattern: ENV_VAR_NAME }), t.String({ maxLength: 32_768 }), {
           description: 'Passed to the container; keys are upper-cased as in the original',
@@ -84,13 +111,16 @@ export namespace DeploymentModel {
     status: StringEnum(DEPLOYMENT_STATUSES),
     reason: StringEnum(DEPLOYMENT_REASONS),
     rolled_back_from: t.Nullable(t.Integer()),
+    rolled_back_to: t.Nullable(t.Integer({ description: 'For a revision that failed and was rolled back automatically: the revision serving in its place (the `auto-rollback` revision, or the stable revision a canary returned to)' })),
     artifact_version: t.String(),
     image: t.String(),
     api_serve_deployment_config: t.Object({
-      deployment_strategy: StringEnum(['rolling', 'recreate'] as const),
+      deployment_strategy: StringEnum(DEPLOYMENT_STRATEGIES),
       max_surge: t.Optional(surge),
       max_unavailable: t.Optional(surge),
       environment_variables: t.Record(t.String(), t.String()),
+      auto_rollback: t.Optional(t.Boolean()),
+      canary: t.Optional(canaryConfig),
     }),
     infra_snapshot: Named(
       'InfraSnapshot',
@@ -117,6 +147,7 @@ export namespace DeploymentModel {
     status: 'deploying',
     reason: 'deploy',
     rolled_back_from: null,
+    rolled_back_to: null,
     artifact_version: 'v1.0.0',
     image: 'docker.io/darwin:my-model-serve_v1.0.0',
     api_serve_deployment_config: { deployment_strategy: 'rolling', environment_variables: { MODEL_PATH: '/models/production' } },

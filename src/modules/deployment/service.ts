@@ -11,18 +11,18 @@ import type { Config } from '../../config'
 import type { Db, Executor } from '../../db/client'
 import { type ArtifactRow, artifacts, type DeploymentConfig, type DeploymentRow, type EnvironmentRow, type ServeRow } from '../../db/schema'
 import type { AuditContext } from '../../lib/audit'
-import { AppError, notFound } from '../../lib/errors'
+import { AppError, invalid, notFound } from '../../lib/errors'
 import { allInOrder } from '../../lib/parallel'
 import type { Logger } from '../../lib/logger'
 import { type Page, pageWindow } from '../../lib/pagination'
-import { primaryHost, type RenderedServe, type RenderInput, renderServe, routedByPath, toYaml } from '../../render'
+import { DCM_REFUSALS, primaryHost, type RenderedServe, type RenderInput, renderServe, routedByPath, toYaml } from '../../render'
 import { findEnvironment } from '../environment/service'
 import type { InfraColumns } from '../placement/revision-inputs'
 import { DEFAULT_TARGET_CPU_UTILIZATION, infraSnapshotOf, isApiSnapshot, type RevisionInputs } from '../placement/revision-inputs'
 import * as placement from '../placement/service'
 import { effectiveReplicaBounds } from '../scaling/service'
 import { findServe } from '../serve/service'
-import type { DeploymentModel } from './model'
+import { CANARY_DEFAULTS, type DeploymentModel } from './model'
 
 export interface DeploymentDeps {
   db: Db
@@ -45,6 +45,7 @@ export function toRevision(row: DeploymentRow, config: Config, subject: Subject)
     status: row.status,
     reason: row.reason,
     rolled_back_from: row.rolledBackFrom,
+    rolled_back_to: row.rolledBackTo,
     artifact_version: row.artifactVersion,
     image: row.image,
     api_serve_deployment_config: row.deploymentConfig,
@@ -124,7 +125,8 @@ async function renderRevision(deps: DeploymentDeps, subject: Subject, inputs: Re
     infra,
     artifact: { version: inputs.artifactVersion, image: inputs.image },
     deployment: {
-      strategy: inputs.deploymentConfig.deployment_strategy,
+      // A canary's own Deployment is made by the driver; promoted, it replaces the active one as a rolling update.
+      strategy: inputs.deploymentConfig.deployment_strategy === 'canary' ? 'rolling' : inputs.deploymentConfig.deployment_strategy,
       max_surge: inputs.deploymentConfig.max_surge,
       max_unavailable: inputs.deploymentConfig.max_unavailable,
       environment_variables: inputs.deploymentConfig.environment_variables,
@@ -136,20 +138,44 @@ async function renderRevision(deps: DeploymentDeps, subject: Subject, inputs: Re
   return renderServe(input, deps.config)
 }
 
-const renderFor = (deps: DeploymentDeps, subject: Subject) => (inputs: RevisionInputs, revision: number) => renderRevision(deps, subject, inputs, revision)
+export const renderFor = (deps: DeploymentDeps, subject: Subject) => (inputs: RevisionInputs, revision: number) => renderRevision(deps, subject, inputs, revision)
 
 /** The deployment config a request asks for; what it leaves out is taken from the active revision. */
 function deploymentConfigFor(given: DeploymentModel.DeploymentConfigBody | undefined, previous: DeploymentConfig | undefined): DeploymentConfig {
   const variables = given?.environment_variables
   const maxSurge = given?.max_surge ?? previous?.max_surge
   const maxUnavailable = given?.max_unavailable ?? previous?.max_unavailable
+  const strategy = given?.deployment_strategy ?? previous?.deployment_strategy ?? 'rolling'
+  const autoRollback = given?.auto_rollback ?? previous?.auto_rollback
+  if (given?.canary && strategy !== 'canary') {
+    throw invalid([{ path: '/api_serve_deployment_config/canary', message: `only with deployment_strategy canary (this deploy's is ${strategy})` }], 'The deployment config is invalid')
+  }
+  const canary = strategy === 'canary' ? { ...CANARY_DEFAULTS, ...previous?.canary, ...given?.canary } : undefined
+  if (canary) {
+    const ascending = canary.steps.every((step, i) => i === 0 || step > (canary.steps[i - 1] as number))
+    if (!ascending || canary.steps.at(-1) !== 100) {
+      throw invalid([{ path: '/api_serve_deployment_config/canary/steps', message: `must rise strictly and end at 100, the full promotion (given ${JSON.stringify(canary.steps)})` }], 'The deployment config is invalid')
+    }
+  }
   return {
-    deployment_strategy: given?.deployment_strategy ?? previous?.deployment_strategy ?? 'rolling',
+    deployment_strategy: strategy,
     ...(maxSurge !== undefined ? { max_surge: maxSurge } : {}),
     ...(maxUnavailable !== undefined ? { max_unavailable: maxUnavailable } : {}),
     // As in the original: no (or empty) variables means "keep the previous deployment's".
     environment_variables: variables && Object.keys(variables).length > 0 ? variables : (previous?.environment_variables ?? {}),
+    ...(autoRollback !== undefined ? { auto_rollback: autoRollback } : {}),
+    ...(canary ? { canary: { ...canary, steps: [...canary.steps] } } : {}),
   }
+}
+
+/** A canary needs the Kubernetes driver and a FastAPI serve: refused up front (422) anywhere else. */
+function ensureCanaryFits(subject: Subject, config: DeploymentConfig, infra: RevisionInputs['infraSnapshot']): void {
+  if (config.deployment_strategy !== 'canary') return
+  const path = '/api_serve_deployment_config/deployment_strategy'
+  let why: string | undefined
+  if (subject.environment.clusterDriver === 'dcm') why = DCM_REFUSALS.canary
+  else if (!isApiSnapshot(infra) || infra.backend_type !== 'fastapi') why = 'a canary runs a FastAPI serve\'s Deployment beside the active one; a workflow or Ray serve rolls out as a whole (use rolling or recreate)'
+  if (why) throw invalid([{ path, message: why }], `Serve ${subject.serve.name} cannot be deployed as a canary in ${subject.environment.name}`)
 }
 
 // --- The cluster ---
@@ -193,6 +219,7 @@ export async function deploy(deps: DeploymentDeps, audit: AuditContext, serveNam
     deploymentConfig: deploymentConfigFor(body.api_serve_deployment_config, active?.deploymentConfig),
     infraSnapshot,
   }
+  ensureCanaryFits(subject, inputs.deploymentConfig, infraSnapshot)
   if (body.dry_run) {
     const next = await placement.nextRevisionNumber(deps.db, subject.serve.id)
     const manifests = toYaml((await renderRevision(deps, subject, inputs, next)).manifests)
@@ -246,22 +273,11 @@ export async function rollback(deps: DeploymentDeps, audit: AuditContext, serveN
     reason: 'rollback',
     rolledBackFrom: target.revision,
     // A rollback's manifests carry the number of the revision it restored: restoring it must give them back byte for byte.
-    renderAs: await renderedNumber(deps.db, subject.serve.id, target),
+    renderAs: await placement.renderedNumber(deps.db, subject.serve.id, target),
     inputs: { artifactVersion: target.artifactVersion, image: target.image, deploymentConfig: target.deploymentConfig, infraSnapshot: target.infraSnapshot },
     storeInfra: true,
   })
   return { row, subject }
-}
-
-/** The revision number a revision's manifests carry: its own, or for a rollback that of the revision it restored. */
-async function renderedNumber(db: Executor, serveId: number, row: DeploymentRow): Promise<number> {
-  let current = row
-  while (current.reason === 'rollback' && current.rolledBackFrom !== null) {
-    const restored = await placement.revisionOf(db, serveId, current.rolledBackFrom)
-    if (!restored) break
-    current = restored.deployment
-  }
-  return current.revision
 }
 
 /**

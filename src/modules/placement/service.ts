@@ -14,9 +14,13 @@ import type { AnyMySqlColumn } from 'drizzle-orm/mysql-core'
 import { ClusterError, type ClusterTarget, clusterTargetOf } from '../../cluster/driver'
 import type { ClusterDrivers } from '../../cluster'
 import type { Config } from '../../config'
-import type { Db, Executor, Tx } from '../../db/client'
+import { affectedRows, type Db, type Executor, type Tx } from '../../db/client'
 import { preparedPerHandle } from '../../db/prepared'
 import {
+  type CanaryRolloutRow,
+  canaryRollouts,
+  type DeploymentEventKind,
+  deploymentEvents,
   type DeploymentReason,
   type DeploymentRow,
   deployments,
@@ -28,14 +32,14 @@ import {
   scalingSchedules,
   type ServeRow,
 } from '../../db/schema'
-import type { AuditContext } from '../../lib/audit'
+import type { Actor, AuditContext } from '../../lib/audit'
 import { recordAudit } from '../../lib/audit-log'
 import { AppError, isDeadlock, isDuplicateKey } from '../../lib/errors'
 import type { Logger } from '../../lib/logger'
 import { type RenderedServe, renderedReplicaBounds, toYaml } from '../../render'
 import { type Acquired, acquireChangeLock, attachDeployment, handBackChangeLock, type LockKey, releaseChangeLock, releaseRequestLock } from './locks'
 import { type InfraColumns, infraColumnsOf, infraSnapshotOf, type RevisionInputs, sameSnapshot } from './revision-inputs'
-import { type PlacementState, TRANSITIONS } from './transitions'
+import { type PlacementCommand, type PlacementState, TRANSITIONS } from './transitions'
 
 export interface PlacementDeps {
   db: Db
@@ -59,6 +63,8 @@ const ofPlacement = (key: LockKey) => and(eq(deployments.serveId, key.serveId), 
 export interface PlacementView {
   active?: DeploymentRow
   inFlight?: DeploymentRow
+  /** The progress of the revision in flight when it is a canary beside the active one. */
+  canary?: CanaryRolloutRow
   /** Some revision's objects were applied and not removed since. */
   mayHoldObjects: boolean
   state: PlacementState
@@ -78,9 +84,33 @@ export async function readPlacement(db: Executor, key: LockKey): Promise<Placeme
     db.select({ id: deployments.id }).from(deployments).where(and(ofPlacement(key), isNotNull(deployments.appliedAt), isNull(deployments.removedAt))).limit(1),
   ])
   const mayHoldObjects = leftover !== undefined
-  const state: PlacementState = active ? (inFlight ? 'active+rolling-out' : 'active') : inFlight ? 'rolling-out' : mayHoldObjects ? 'failed' : 'empty'
-  return { active, inFlight, mayHoldObjects, state }
+  const canary = active && inFlight?.deploymentConfig.deployment_strategy === 'canary' ? await canaryOf(db, inFlight.id) : undefined
+  const stepping = canary?.phase === 'stepping'
+  const state: PlacementState = active ? (inFlight ? (stepping ? 'active+canary' : 'active+rolling-out') : 'active') : inFlight ? 'rolling-out' : mayHoldObjects ? 'failed' : 'empty'
+  return { active, inFlight, ...(canary ? { canary } : {}), mayHoldObjects, state }
 }
+
+export async function canaryOf(db: Executor, deploymentId: number): Promise<CanaryRolloutRow | undefined> {
+  const [row] = await db.select().from(canaryRollouts).where(eq(canaryRollouts.deploymentId, deploymentId)).limit(1)
+  return row
+}
+
+// --- Events: what happened to a revision after it was recorded ---
+
+export async function recordEvent(db: Executor, deploymentId: number, event: { kind: DeploymentEventKind; actor: string; detail: string; weight?: number | null }, at = new Date()) {
+  await db.insert(deploymentEvents).values({ deploymentId, at, kind: event.kind, actor: event.actor, detail: event.detail.slice(0, 2048), weight: event.weight ?? null })
+}
+
+/** A revision's events, oldest first. */
+export function eventsOf(db: Executor, deploymentId: number) {
+  return db.select().from(deploymentEvents).where(eq(deploymentEvents.deploymentId, deploymentId)).orderBy(deploymentEvents.id)
+}
+
+/** Who acts when the control plane decides by itself (the rollout tracker): in the audit log and the events. */
+export const TRACKER_ACTOR: Actor = { tokenId: null, name: 'rollout-tracker', scopes: [] }
+
+/** The audit context of a decision of the tracker's about a revision. */
+export const trackerAudit = (action: string, deploymentId: number): AuditContext => ({ actor: TRACKER_ACTOR, requestId: `tracker-${action.toLowerCase()}-${deploymentId}-${Date.now()}`, action })
 
 export const activeRevision = (db: Executor, key: LockKey) => newestWithStatus(db, key, ['active'])
 
@@ -140,6 +170,17 @@ export async function revisionOf(db: Executor, serveId: number, revision: number
 
 /** The revision that was active before `before` (the default target of a rollback). */
 export const previousActive = (db: Executor, key: LockKey, before?: number) => newestWithStatus(db, key, ['superseded'], before)
+
+/** The revision number a revision's manifests carry: its own, or for a rollback that of the revision it restored. */
+export async function renderedNumber(db: Executor, serveId: number, row: DeploymentRow): Promise<number> {
+  let current = row
+  while ((current.reason === 'rollback' || current.reason === 'auto-rollback') && current.rolledBackFrom !== null) {
+    const restored = await revisionOf(db, serveId, current.rolledBackFrom)
+    if (!restored) break
+    current = restored.deployment
+  }
+  return current.revision
+}
 
 export async function revisionHistory(
   db: Executor,
@@ -264,6 +305,28 @@ export interface RevisionChange {
   summary?: Record<string, unknown>
   /** The status the route answers, for the audit entry: 201 (a deploy: a revision created), 200 (an infra PATCH). */
   auditStatus?: number
+  /**
+   * An automatic rollback: the rollout that failed, marked `failed` in the transaction that records
+   * this revision (the lock passes from it to this one); once this one is applied, its `rolled_back_to`.
+   */
+  replacesFailed?: { deploymentId: number; reason: string }
+}
+
+/** The table's command a revision's reason stands for. */
+function commandOf(reason: DeploymentReason): PlacementCommand {
+  if (reason === 'rollback') return 'rollback'
+  if (reason === 'infra-update') return 'infra PATCH'
+  if (reason === 'auto-rollback') return 'rollout failed'
+  return 'deploy'
+}
+
+/** 409 CHANGE_IN_PROGRESS for a change the table refuses, naming what is in flight and what may interrupt it. */
+function refusal(view: PlacementView, environment: string): AppError<'CHANGE_IN_PROGRESS'> {
+  const revision = view.inFlight?.revision
+  if (view.state === 'active+canary') {
+    return new AppError(409, 'CHANGE_IN_PROGRESS', `Revision ${revision} of this serve runs as a canary in ${environment} (${view.canary?.weight ?? 0} % of traffic); promote it, abort it, or undeploy first`)
+  }
+  return new AppError(409, 'CHANGE_IN_PROGRESS', `Revision ${revision} of this serve is rolling out in ${environment}; retry when it ends (an undeploy, a rollback or an infra change may interrupt it)`)
 }
 
 /**
@@ -275,12 +338,10 @@ export async function startRevision(deps: PlacementDeps, audit: AuditContext, su
   const { db, config } = deps
   const key = lockKey(subject)
   const view = await readPlacement(db, key)
-  const command = change.reason === 'rollback' ? 'rollback' : change.reason === 'infra-update' ? 'infra PATCH' : 'deploy'
-  const outcome = TRANSITIONS[view.state][command]
-  if (outcome === 'refuse') {
-    throw new AppError(409, 'CHANGE_IN_PROGRESS', `Revision ${view.inFlight?.revision} of this serve is rolling out in ${subject.environment.name}; retry when it ends (an undeploy, a rollback or an infra change may interrupt it)`)
-  }
-  const { row, rendered, preempted, previousInfra } = await recordRevision(deps, audit, subject, change, outcome === 'preempt')
+  const outcome = TRANSITIONS[view.state][commandOf(change.reason)]
+  if (outcome === 'refuse') throw refusal(view, subject.environment.name)
+  if (outcome !== 'start' && outcome !== 'preempt' && outcome !== 'roll back') throw new AppError(409, 'CHANGE_IN_PROGRESS', `No ${change.reason} now: the placement in ${subject.environment.name} is ${view.state}`)
+  const { row, rendered, preempted, previousInfra } = await recordRevision(deps, audit, subject, change, outcome !== 'start')
   try {
     await deps.drivers.for(clusterTarget(subject)).apply(clusterTarget(subject), rendered, { mlflowPassword: change.secrets?.mlflowPassword ?? config.mlflow.password })
   } catch (error) {
@@ -292,8 +353,8 @@ export async function startRevision(deps: PlacementDeps, audit: AuditContext, su
         .where(and(eq(deployments.id, row.id), eq(deployments.status, 'pending')))
       // The config stored with it goes back too: else a retry of the same PATCH "changes nothing" and never deploys it.
       if (previousInfra) await storeInfraColumns(tx, key, previousInfra)
-      // A preempted rollout gets its lock back, so that it is still tracked and released as before.
-      if (preempted) await handBackChangeLock(tx, key, preempted)
+      // A preempted rollout gets its lock back, so that it is still tracked and released as before (a failed one has ended).
+      if (preempted && !change.replacesFailed) await handBackChangeLock(tx, key, preempted)
       else await releaseChangeLock(tx, key, row.id)
     })
     deps.log.warn('apply failed', { serve: subject.serve.name, env: subject.environment.name, revision: row.revision, reason })
@@ -308,9 +369,20 @@ export async function startRevision(deps: PlacementDeps, audit: AuditContext, su
       .update(deployments)
       .set({ status: 'cancelled', failureReason: `interrupted by revision ${row.revision} (${change.reason})`, endedAt: now })
       .where(and(ofPlacement(key), eq(deployments.status, 'deploying'), ne(deployments.id, row.id)))
+    if (change.replacesFailed) {
+      await tx.update(deployments).set({ rolledBackTo: row.revision }).where(eq(deployments.id, change.replacesFailed.deploymentId))
+      await recordEvent(tx, change.replacesFailed.deploymentId, {
+        kind: 'auto-rollback',
+        actor: audit.actor.name,
+        detail: `rolled back automatically: revision ${row.revision} restores revision ${change.rolledBackFrom}`,
+      })
+    }
   })
   return deploymentById(db, row.id)
 }
+
+/** Thrown in an automatic rollback's transaction when the failed rollout has ended meanwhile (another replica handled it). */
+export class AlreadyEnded extends Error {}
 
 /** A Kubernetes apply that failed after some objects were written (the driver says how far it got). */
 const appliedSome = (error: unknown) => error instanceof ClusterError && (error.applied?.length ?? 0) > 0
@@ -358,6 +430,16 @@ async function recordRevision(
           .$returningId()
         const deploymentId = Number(inserted?.id)
         await attachDeployment(tx, key, deploymentId)
+        if (change.replacesFailed) {
+          const failing = change.replacesFailed
+          if (acquired.preempted?.deploymentId !== failing.deploymentId) throw new AlreadyEnded()
+          const ended = await tx
+            .update(deployments)
+            .set({ status: 'failed', failureReason: failing.reason.slice(0, 2048), endedAt: new Date() })
+            .where(and(eq(deployments.id, failing.deploymentId), eq(deployments.status, 'deploying')))
+          if (affectedRows(ended) === 0) throw new AlreadyEnded()
+          await recordEvent(tx, failing.deploymentId, { kind: 'rollout-failed', actor: audit.actor.name, detail: failing.reason })
+        }
         const previousInfra = change.storeInfra ? storedInfraColumns(await infraConfigRow(tx, key)) : undefined
         if (change.storeInfra) await storeInfraColumns(tx, key, infraColumnsOf(change.inputs.infraSnapshot))
         await recordAudit(tx, audit, {
@@ -370,7 +452,7 @@ async function recordRevision(
             reason: change.reason,
             artifact_version: change.inputs.artifactVersion,
             rolled_back_from: change.rolledBackFrom ?? null,
-            ...(acquired.preempted ? { interrupts_revision: acquired.preempted.revision } : {}),
+            ...(acquired.preempted ? { [change.replacesFailed ? 'failed_revision' : 'interrupts_revision']: acquired.preempted.revision } : {}),
             ...(change.storeInfra ? { infra_config: change.inputs.infraSnapshot } : {}),
             ...change.summary,
           },

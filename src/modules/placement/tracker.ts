@@ -1,25 +1,53 @@
 /**
  * Follows every rollout in flight (status `deploying`, on whichever replica started it) until it is
  * `active` or `failed` (the "rollout done" and "rollout failed" commands of the transition table).
+ * A failed rollout is rolled back by itself unless its revision asked `"auto_rollback": false`: to the
+ * active revision (a new `auto-rollback` revision), or, with nothing active, by removing its objects.
  * State lives in the database only, so a restart resumes where it was, and the conditional updates
  * make two replicas finishing the same rollout harmless. A revision left `pending` by a request that
  * died mid-apply is failed once the rollout deadline has passed, so its lock goes with it.
  */
-import { and, eq, inArray, lt, ne } from 'drizzle-orm'
-import { ClusterError } from '../../cluster/driver'
+import { and, eq, inArray, isNotNull, isNull, lt, ne } from 'drizzle-orm'
+import { ClusterError, type RolloutStatus } from '../../cluster/driver'
 import { affectedRows, type Executor } from '../../db/client'
 import { type DeploymentRow, deployments, environments, IN_FLIGHT_STATUSES, serves } from '../../db/schema'
+import { recordAudit } from '../../lib/audit-log'
+import { AppError } from '../../lib/errors'
 import { createBackoff } from '../../lib/backoff'
 import { describeError } from '../../lib/logger'
 import { releaseChangeLock } from './locks'
-import { clusterTarget, type PlacementDeps } from './service'
+import {
+  AlreadyEnded,
+  clusterTarget,
+  lockKey,
+  type PlacementDeps,
+  readPlacement,
+  recordEvent,
+  renderedNumber,
+  type RevisionChange,
+  startRevision,
+  type Subject,
+  TRACKER_ACTOR,
+  trackerAudit,
+} from './service'
+import { TRANSITIONS } from './transitions'
 
-/** Marks an in-flight revision failed (a no-op once it has ended). */
-async function failRevision(db: Executor, id: number, reason: string) {
-  await db
+/** Marks an in-flight revision failed (a no-op once it has ended); answers whether it did. */
+async function failRevision(db: Executor, id: number, reason: string): Promise<boolean> {
+  const ended = await db
     .update(deployments)
     .set({ status: 'failed', failureReason: reason.slice(0, 2048), endedAt: new Date() })
     .where(and(eq(deployments.id, id), inArray(deployments.status, [...IN_FLIGHT_STATUSES])))
+  return affectedRows(ended) > 0
+}
+
+/** Whether a failed rollout of this revision is rolled back by itself: unless it asked not to, or is itself an automatic rollback. */
+export const rollsBackAutomatically = (row: DeploymentRow) => row.deploymentConfig.auto_rollback !== false && row.reason !== 'auto-rollback'
+
+export interface TrackerOptions {
+  intervalMs: number
+  /** Renders a revision of a subject (the deployment module knows the scaling windows and settings): an automatic rollback needs it. */
+  render: (subject: Subject) => RevisionChange['render']
 }
 
 export interface RolloutTracker {
@@ -31,7 +59,7 @@ export interface RolloutTracker {
   stop(): Promise<void>
 }
 
-export function createRolloutTracker(deps: PlacementDeps, options: { intervalMs: number }): RolloutTracker {
+export function createRolloutTracker(deps: PlacementDeps, options: TrackerOptions): RolloutTracker {
   const { db, log } = deps
   let timer: ReturnType<typeof setInterval> | undefined
   let running: Promise<void> | undefined
@@ -56,8 +84,87 @@ export function createRolloutTracker(deps: PlacementDeps, options: { intervalMs:
 
   async function fail(id: number, serveId: number, environmentId: number, reason: string) {
     await db.transaction(async (tx) => {
-      await failRevision(tx, id, reason)
+      if (await failRevision(tx, id, reason)) await recordEvent(tx, id, { kind: 'rollout-failed', actor: TRACKER_ACTOR.name, detail: reason })
       await releaseChangeLock(tx, { serveId, environmentId }, id)
+    })
+  }
+
+  /** The "rollout failed" command: fail it, and roll back or remove as the table says. */
+  async function rolloutFailed(deployment: DeploymentRow, subject: Subject, reason: string) {
+    const view = await readPlacement(db, lockKey(subject))
+    if (view.inFlight?.id !== deployment.id) return // ended or interrupted meanwhile
+    const outcome = TRANSITIONS[view.state][rollsBackAutomatically(deployment) ? 'rollout failed' : 'rollout failed, no auto-rollback']
+    if (outcome === 'roll back' && view.active) return rollBack(deployment, subject, view.active, reason)
+    if (outcome === 'fail+remove') return failAndRemove(deployment, subject, reason)
+    return fail(deployment.id, subject.serve.id, subject.environment.id, reason)
+  }
+
+  /** Re-applies the active revision as a new `auto-rollback` revision; the failed one names it in `rolled_back_to`. */
+  async function rollBack(failed: DeploymentRow, subject: Subject, active: DeploymentRow, reason: string) {
+    try {
+      const row = await startRevision(deps, trackerAudit('AUTO-ROLLBACK', failed.id), subject, {
+        reason: 'auto-rollback',
+        rolledBackFrom: active.revision,
+        renderAs: await renderedNumber(db, subject.serve.id, active),
+        inputs: { artifactVersion: active.artifactVersion, image: active.image, deploymentConfig: active.deploymentConfig, infraSnapshot: active.infraSnapshot },
+        render: options.render(subject),
+        storeInfra: true,
+        replacesFailed: { deploymentId: failed.id, reason },
+        summary: { failed_revision: failed.revision, failure_reason: reason },
+      })
+      log.warn('rollout failed; rolled back automatically', { serve: subject.serve.name, env: subject.environment.name, revision: failed.revision, reason, rolled_back_to: row.revision, restores: active.revision })
+    } catch (error) {
+      // Another replica, or a command of a user's, ended it meanwhile: nothing left to do here.
+      if (error instanceof AlreadyEnded || (error instanceof AppError && error.code === 'CHANGE_IN_PROGRESS')) return
+      // The rollback's own apply failed (502): it is recorded failed and the lock released; the failed revision stays as it is.
+      if (error instanceof AppError) {
+        log.warn('automatic rollback failed', { serve: subject.serve.name, env: subject.environment.name, revision: failed.revision, error: error.message })
+        return
+      }
+      throw error
+    }
+  }
+
+  /**
+   * A first revision failed: nothing active to return to, so its objects are removed. It is marked
+   * failed first, keeping the lock (a failed revision's lock cannot be preempted), so nothing is
+   * applied meanwhile that the removal would take away.
+   */
+  async function failAndRemove(failed: DeploymentRow, subject: Subject, reason: string) {
+    const key = lockKey(subject)
+    const marked = await db.transaction(async (tx) => {
+      if (!(await failRevision(tx, failed.id, reason))) return false
+      await recordEvent(tx, failed.id, { kind: 'rollout-failed', actor: TRACKER_ACTOR.name, detail: reason })
+      return true
+    })
+    if (!marked) return
+    const target = clusterTarget(subject)
+    let removal: string
+    try {
+      await deps.drivers.for(target).remove(target)
+      removal = 'its objects were removed (nothing was active to return to)'
+    } catch (error) {
+      removal = `removing its objects failed (${error instanceof ClusterError ? `${error.kind}: ${error.message}` : 'the cluster call failed'}); undeploy to retry`
+      log.warn('removing a failed first rollout failed', { serve: subject.serve.name, env: subject.environment.name, revision: failed.revision, ...describeError(error) })
+    }
+    const removed = removal.startsWith('its objects were removed')
+    await db.transaction(async (tx) => {
+      const now = new Date()
+      if (removed) {
+        await tx
+          .update(deployments)
+          .set({ removedAt: now })
+          .where(and(eq(deployments.serveId, key.serveId), eq(deployments.environmentId, key.environmentId), isNotNull(deployments.appliedAt), isNull(deployments.removedAt)))
+      }
+      await recordEvent(tx, failed.id, { kind: 'removed', actor: TRACKER_ACTOR.name, detail: removal }, now)
+      await recordAudit(tx, trackerAudit('AUTO-ROLLBACK', failed.id), {
+        resourceType: 'serve',
+        resourceName: subject.serve.name,
+        statusCode: 200,
+        outcome: removed ? 'success' : 'failure',
+        summary: { env: subject.environment.name, failed_revision: failed.revision, failure_reason: reason, removed },
+      })
+      await releaseChangeLock(tx, key, failed.id)
     })
   }
 
@@ -84,21 +191,24 @@ export function createRolloutTracker(deps: PlacementDeps, options: { intervalMs:
       inFlight.map(async ({ deployment, serve, environment }) => {
         const target = clusterTarget({ serve, environment })
         const overdue = Date.now() - deployment.createdAt.getTime() > deps.config.rollout.deadlineSeconds * 1000
+        const subject = { serve, environment }
+        let status: RolloutStatus
         try {
-          const status = await deps.drivers.for(target).status(target)
-          if (status.phase === 'complete') return activate(deployment.id, serve.id, environment.id)
-          if (status.phase === 'failed') return fail(deployment.id, serve.id, environment.id, status.failureReason ?? 'the rollout failed')
-          if (overdue) {
-            const why = status.failureReason ? `: ${status.failureReason}` : ''
-            return fail(deployment.id, serve.id, environment.id, `ProgressDeadlineExceeded: not rolled out within ${deps.config.rollout.deadlineSeconds}s${why}`)
-          }
+          status = await deps.drivers.for(target).status(target)
         } catch (error) {
           // A cluster that cannot be read now is asked again next time, until the deadline.
           if (overdue) {
             const reason = error instanceof ClusterError ? `${error.kind}: ${error.message}` : 'the cluster could not be read'
-            return fail(deployment.id, serve.id, environment.id, `ProgressDeadlineExceeded: status unknown (${reason})`)
+            return rolloutFailed(deployment, subject, `ProgressDeadlineExceeded: status unknown (${reason})`)
           }
           log.warn('rollout status unavailable', { serve: serve.name, env: environment.name, revision: deployment.revision, ...describeError(error) })
+          return
+        }
+        if (status.phase === 'complete') return activate(deployment.id, serve.id, environment.id)
+        if (status.phase === 'failed') return rolloutFailed(deployment, subject, status.failureReason ?? 'the rollout failed')
+        if (overdue) {
+          const why = status.failureReason ? `: ${status.failureReason}` : ''
+          return rolloutFailed(deployment, subject, `ProgressDeadlineExceeded: not rolled out within ${deps.config.rollout.deadlineSeconds}s${why}`)
         }
       }),
     )
