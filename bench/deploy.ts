@@ -36,6 +36,9 @@ function instantCluster(clusterTimes: number[]): ClusterDrivers {
     remove: async () => {},
     status: async () => ({ phase: 'complete', desiredReplicas: 2, updatedReplicas: 2, readyReplicas: 2, availableReplicas: 2, conditions: [] }),
     setAutoscalingBounds: async () => {},
+    applyObjects: async () => {},
+    removeObjects: async () => {},
+    workload: async () => undefined,
     ensureConfigured: () => {},
     availability: () => ({ usable: true, detail: 'bench: answers at once' }),
   }

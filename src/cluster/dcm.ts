@@ -15,8 +15,8 @@
  *   `hpa.maxReplicas` (= max) — DCM merges values — then `start` to upgrade the release.
  * The resource id is `{env}-{serve}`. Requests time out and are retried like the Kubernetes driver's.
  */
-import { DCM_CHART, type RenderedServe } from '../render'
-import type { RolloutCondition } from './driver'
+import { DCM_CHART, DCM_REFUSALS, type RenderedServe } from '../render'
+import type { RolloutCondition, WorkloadStatus } from './driver'
 import {
   type ApplyResult,
   ClusterError,
@@ -201,5 +201,20 @@ export class DcmDriver implements ClusterDriver {
       darwin_resource: DCM_CHART,
     })
     await this.start(target, DCM_CHART)
+  }
+
+  // DCM installs one chart release per serve and environment: there is no second Deployment beside it.
+  // Canaries are refused before anything is recorded (DCM_REFUSALS.canary); these answer the same if reached.
+
+  async applyObjects(): Promise<void> {
+    throw new ClusterError('rejected', DCM_REFUSALS.canary)
+  }
+
+  async removeObjects(): Promise<void> {
+    throw new ClusterError('rejected', DCM_REFUSALS.canary)
+  }
+
+  async workload(): Promise<WorkloadStatus | undefined> {
+    throw new ClusterError('rejected', DCM_REFUSALS.canary)
   }
 }

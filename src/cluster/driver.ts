@@ -3,7 +3,7 @@
  * (kubernetes.ts) or DCM (dcm.ts). Chosen per environment by `cluster_driver` (default `kubernetes`).
  */
 import type { EnvironmentRow } from '../db/schema'
-import type { RenderedServe } from '../render'
+import type { KubernetesObject, ObjectRef, RenderedServe } from '../render'
 
 /** Where a serve runs: the serve's name and the parts of its environment a driver needs. */
 export interface ClusterTarget {
@@ -67,6 +67,19 @@ export interface RolloutStatus {
   failureReason?: string
 }
 
+/** One Deployment as its controller and its pods report it (a canary's health, the stable side's size). */
+export interface WorkloadStatus {
+  /** The replicas asked for: `spec.replicas`, else (an autoscaled one) what the controller runs. */
+  desiredReplicas: number
+  /** The pods the controller runs now. */
+  replicas: number
+  readyReplicas: number
+  /** Container restarts over its pods. */
+  restarts: number
+  /** A container waiting reason that will not resolve by itself (CrashLoopBackOff, ImagePullBackOff…). */
+  failureReason?: string
+}
+
 /** The calls that reach a cluster. */
 export interface ClusterCalls {
   apply(target: ClusterTarget, rendered: RenderedServe, secrets?: SecretValues): Promise<ApplyResult>
@@ -75,6 +88,12 @@ export interface ClusterCalls {
   status(target: ClusterTarget): Promise<RolloutStatus>
   /** Changes only the replica bounds (a schedule window opening or closing), without a full apply. */
   setAutoscalingBounds(target: ClusterTarget, bounds: { min: number; max: number }): Promise<void>
+  /** Applies these objects as given and prunes nothing (a canary's, beside the active revision's). */
+  applyObjects(target: ClusterTarget, objects: KubernetesObject[]): Promise<void>
+  /** Deletes these objects; one already gone is fine. */
+  removeObjects(target: ClusterTarget, refs: ObjectRef[]): Promise<void>
+  /** The Deployment `name` and its pods; undefined when there is none. */
+  workload(target: ClusterTarget, name: string): Promise<WorkloadStatus | undefined>
 }
 
 export interface ClusterDriver extends ClusterCalls {

@@ -1,11 +1,11 @@
 /** The cluster drivers of this process, one per kind, picked per environment (`cluster_driver`). */
 import type { Config } from '../config'
-import type { RenderedServe } from '../render'
+import type { KubernetesObject, ObjectRef, RenderedServe } from '../render'
 import { DcmDriver } from './dcm'
 import type { ClusterCalls, ClusterDriver, ClusterTarget, DriverAvailability, RetryPolicy, SecretValues } from './driver'
 import { connectionOf, type KubeconfigLocations, kubernetesAvailability, processLocations } from './kubeconfig'
 
-export type { ApplyResult, ClusterDriver, ClusterTarget, DriverAvailability, RolloutStatus, SecretValues } from './driver'
+export type { ApplyResult, ClusterDriver, ClusterTarget, DriverAvailability, RolloutStatus, SecretValues, WorkloadStatus } from './driver'
 export { ClusterError } from './driver'
 
 export interface ClusterDrivers {
@@ -45,6 +45,18 @@ class KubernetesClusterDriver implements ClusterDriver {
 
   async setAutoscalingBounds(target: ClusterTarget, bounds: { min: number; max: number }) {
     return (await this.load()).setAutoscalingBounds(target, bounds)
+  }
+
+  async applyObjects(target: ClusterTarget, objects: KubernetesObject[]) {
+    return (await this.load()).applyObjects(target, objects)
+  }
+
+  async removeObjects(target: ClusterTarget, refs: ObjectRef[]) {
+    return (await this.load()).removeObjects(target, refs)
+  }
+
+  async workload(target: ClusterTarget, name: string) {
+    return (await this.load()).workload(target, name)
   }
 
   ensureConfigured(target: ClusterTarget): void {

@@ -22,7 +22,7 @@ import {
   PatchStrategy,
   ServerConfiguration,
 } from '@kubernetes/client-node'
-import { baseName, ownershipSelector, type RenderedServe, secretObject } from '../render'
+import { baseName, type KubernetesObject, type ObjectRef, ownershipSelector, type RenderedServe, secretObject } from '../render'
 import {
   type ApplyResult,
   type ClusterCalls,
@@ -34,6 +34,7 @@ import {
   type RolloutStatus,
   type SecretValues,
   withRetries,
+  type WorkloadStatus,
 } from './driver'
 import { credentialsSource, type KubeconfigLocations, noCluster, noSuchContext, notConfigured, plainHttp, processLocations, unloadable } from './kubeconfig'
 
@@ -236,14 +237,52 @@ export class KubernetesDriver implements ClusterCalls {
     return { applied, pruned }
   }
 
+  async applyObjects(target: ClusterTarget, objects: KubernetesObject[]): Promise<void> {
+    for (const object of objects) {
+      const body = structuredClone(object) as ClientObject
+      await this.call(() => this.client(target).patch(body, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply))
+    }
+  }
+
+  async removeObjects(target: ClusterTarget, refs: ObjectRef[]): Promise<void> {
+    for (const ref of refs) {
+      await this.deleteIgnoringMissing(target, { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: target.environment.namespace } })
+    }
+  }
+
+  async workload(target: ClusterTarget, name: string): Promise<WorkloadStatus | undefined> {
+    const deployment = await this.readOrUndefined<DeploymentLike>(target, 'apps/v1', 'Deployment', name)
+    if (!deployment) return undefined
+    const status = deployment.status ?? {}
+    const selector = Object.entries(deployment.spec?.selector?.matchLabels ?? {})
+      .map(([key, value]) => `${key}=${value}`)
+      .join(',')
+    const pods = await this.call(() => this.client(target).list<PodLike>('v1', 'Pod', target.environment.namespace, undefined, undefined, undefined, undefined, selector))
+    let restarts = 0
+    let failureReason: string | undefined
+    for (const pod of pods.items) {
+      for (const container of pod.status?.containerStatuses ?? []) {
+        restarts += container.restartCount ?? 0
+        const reason = container.state?.waiting?.reason
+        if (reason && POD_FAILURE_REASONS.has(reason)) failureReason ??= reason
+      }
+    }
+    return {
+      desiredReplicas: deployment.spec?.replicas ?? status.replicas ?? 0,
+      replicas: status.replicas ?? 0,
+      readyReplicas: status.readyReplicas ?? 0,
+      restarts,
+      ...(failureReason ? { failureReason } : {}),
+    }
+  }
+
   async remove(target: ClusterTarget): Promise<void> {
     for (const { apiVersion, kind } of MANAGED_KINDS) {
       for (const existing of await this.listOwned(target, apiVersion, kind)) await this.deleteIgnoringMissing(target, existing)
     }
   }
 
-  private async readOrUndefined<T extends ClientObject>(target: ClusterTarget, apiVersion: string, kind: string): Promise<T | undefined> {
-    const name = baseName(target.serve, target.environment.name)
+  private async readOrUndefined<T extends ClientObject>(target: ClusterTarget, apiVersion: string, kind: string, name = baseName(target.serve, target.environment.name)): Promise<T | undefined> {
     try {
       return (await this.call(() => this.client(target).read({ apiVersion, kind, metadata: { name, namespace: target.environment.namespace } }))) as T
     } catch (error) {
@@ -341,11 +380,11 @@ interface Condition {
   message?: string
 }
 interface DeploymentLike extends ClientObject {
-  spec?: { replicas?: number }
+  spec?: { replicas?: number; selector?: { matchLabels?: Record<string, string> } }
   status?: { replicas?: number; updatedReplicas?: number; readyReplicas?: number; availableReplicas?: number; observedGeneration?: number; conditions?: Condition[] }
 }
 interface PodLike extends ClientObject {
-  status?: { containerStatuses?: { state?: { waiting?: { reason?: string } } }[] }
+  status?: { containerStatuses?: { restartCount?: number; state?: { waiting?: { reason?: string } } }[] }
 }
 interface RayServiceLike extends ClientObject {
   spec?: { rayClusterConfig?: { workerGroupSpecs?: { replicas?: number; minReplicas?: number; maxReplicas?: number }[] } }

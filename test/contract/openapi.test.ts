@@ -60,11 +60,11 @@ describe('/docs/json lints clean', () => {
     expect(new Set(ids).size).toBe(ids.length)
     // Pinned: a generated client's method names; renaming one breaks every client generated before.
     expect(ids.sort()).toEqual([
-      'createArtifact', 'createEnvironment', 'createInfraConfig', 'createServe', 'createToken', 'deleteEnvironment', 'deleteScalingSchedule',
+      'abortCanary', 'createArtifact', 'createEnvironment', 'createInfraConfig', 'createServe', 'createToken', 'deleteEnvironment', 'deleteScalingSchedule',
       'deleteServe', 'deployModel', 'deployServe', 'getArtifact', 'getBuildJobStatus', 'getDeployment', 'getEnvironment', 'getInfraConfig',
       'getRevision', 'getScalingSchedule', 'getServe', 'getServeStatus', 'health', 'healthcheck', 'listArtifacts', 'listAuditRecords',
       'listBuildJobs', 'listDeployments', 'listEnvironments', 'listInfraConfigs', 'listScalingEvents', 'listServeArtifacts', 'listServes',
-      'listTokens', 'previewManifests', 'previewScalingSchedule', 'putScalingSchedule', 'readiness', 'revokeToken', 'rollbackServe',
+      'listTokens', 'previewManifests', 'previewScalingSchedule', 'promoteCanary', 'putScalingSchedule', 'readiness', 'revokeToken', 'rollbackServe',
       'runScalingTick', 'undeployModel', 'undeployServe', 'undeployServeFromEnvironment', 'updateEnvironment', 'updateInfraConfig', 'updateServe',
     ])
   })

@@ -121,6 +121,33 @@ export const deploymentController = (context: AppContext, runtime: DeploymentRun
       response: { 200: DeploymentModel.current, ...errorResponses(404) },
       detail: { operationId: 'getDeployment', tags, summary: 'What is deployed in an environment: the active and in-flight revisions and live rollout progress' },
     })
+    .post(
+      '/:serve_name/deployment/:env/promote',
+      async ({ params, body, request, route }) => {
+        const current = await service.changeCanary(deps, auditContextOf(request, route), params.serve_name, params.env, { promote: { full: body?.full ?? false } })
+        return ok(current, current.canary?.phase === 'promoting' ? 'The canary is promoted to 100 %: it rolls out as a whole' : `The canary is at ${current.canary?.weight ?? 0} %`)
+      },
+      {
+        params: DeploymentModel.envParams,
+        body: t.Optional(DeploymentModel.promoteBody),
+        scope: 'deploy',
+        response: { 200: DeploymentModel.current, ...mutationErrorResponses(404, 409, 502) },
+        detail: { operationId: 'promoteCanary', tags, summary: 'Promote the canary: its next step now, or with {"full": true} straight to 100 % (409 NO_CANARY when none runs)' },
+      },
+    )
+    .post(
+      '/:serve_name/deployment/:env/abort',
+      async ({ params, request, route }) => {
+        const current = await service.changeCanary(deps, auditContextOf(request, route), params.serve_name, params.env, { abort: true })
+        return ok(current, 'The canary is aborted: all traffic is back on the stable revision')
+      },
+      {
+        params: DeploymentModel.envParams,
+        scope: 'deploy',
+        response: { 200: DeploymentModel.current, ...mutationErrorResponses(404, 409, 502) },
+        detail: { operationId: 'abortCanary', tags, summary: 'Abort the canary: its objects are removed, all traffic goes back to the stable revision, the revision is cancelled' },
+      },
+    )
     .get('/:serve_name/status/:env', async ({ params }) => ok({ status: await service.readiness(deps, params.serve_name, params.env) }), {
       params: DeploymentModel.envParams,
       scope: 'read',

@@ -1,7 +1,7 @@
 import { withHeaders } from '@elysiajs/openapi'
 import { t } from 'elysia'
 import { InfraConfigModel } from '../infra-config/model'
-import { DEPLOYMENT_REASONS, DEPLOYMENT_STATUSES, DEPLOYMENT_STRATEGIES } from '../../db/schema'
+import { CANARY_PHASES, DEPLOYMENT_EVENT_KINDS, DEPLOYMENT_REASONS, DEPLOYMENT_STATUSES, DEPLOYMENT_STRATEGIES } from '../../db/schema'
 import { Envelope, PageEnvelope } from '../../lib/http'
 import { PageQuery } from '../../lib/pagination'
 import { Named, StringEnum } from '../../lib/schema'
@@ -138,7 +138,21 @@ export namespace DeploymentModel {
   }))
   export type Revision = typeof revision.static
 
-  export const revisionWithManifests = t.Object({ ...revision.properties, manifests: t.String({ description: 'The applied manifests, as YAML' }) })
+  export const event = Named(
+    'DeploymentEvent',
+    t.Object({
+      at: t.String({ format: 'date-time' }),
+      kind: StringEnum(DEPLOYMENT_EVENT_KINDS),
+      weight: t.Nullable(t.Integer({ description: "The canary's traffic share after the event" })),
+      actor: t.String({ description: 'Who decided: a token\'s name, or rollout-tracker' }),
+      detail: t.String(),
+    }),
+  )
+  export const revisionWithManifests = t.Object({
+    ...revision.properties,
+    manifests: t.String({ description: 'The applied manifests, as YAML' }),
+    events: t.Array(event, { description: 'What happened to the revision after it was recorded, oldest first: canary steps, automatic rollbacks and removals' }),
+  })
 
   const revisionExample = {
     revision: 3,
@@ -185,12 +199,43 @@ export namespace DeploymentModel {
     failure_reason: t.Optional(t.String()),
   }))
   export type Rollout = typeof rollout.static
+  export const canaryProgress = Named(
+    'CanaryProgress',
+    t.Object({
+      phase: StringEnum(CANARY_PHASES, { description: 'stepping: beside the stable revision at `weight` %; promoting: rolling out as a whole' }),
+      step: t.Integer({ minimum: 1, description: 'The step it is at, 1-based' }),
+      steps: t.Array(t.Integer()),
+      weight: t.Integer({ minimum: 0, maximum: 100, description: 'Percent of the traffic the canary takes (by replica proportion without Istio: approximate)' }),
+      canary_replicas: t.Integer(),
+      stable_revision: t.Integer({ description: 'The active revision the canary runs beside' }),
+      step_started_at: t.String({ format: 'date-time' }),
+      healthy_since: t.Nullable(t.String({ format: 'date-time' })),
+      step_seconds: t.Integer(),
+      next_step_in_seconds: t.Nullable(t.Integer({ description: 'Seconds until the next step while healthy; null while not (yet) healthy' })),
+      health: t.Nullable(
+        t.Object({
+          ready_replicas: t.Integer(),
+          desired_replicas: t.Integer(),
+          restarts: t.Integer(),
+          healthy: t.Boolean(),
+          problem: t.Optional(t.String({ description: 'Why the canary is rolled back (or held, with auto_rollback false)' })),
+        }),
+      ),
+    }),
+  )
+  export type CanaryProgress = typeof canaryProgress.static
+  export const promoteBody = t.Object(
+    { full: t.Optional(t.Boolean({ description: 'Straight to 100 % (the full promotion) instead of the next step; default false' })) },
+    strict,
+  )
+
   export const current = Envelope(
     t.Object({
       serve_name: t.String(),
       env: t.String(),
       active: t.Nullable(revision),
       in_flight: t.Nullable(revision),
+      canary: t.Nullable(canaryProgress),
       rollout: t.Nullable(rollout),
       rollout_error: t.Optional(t.String({ description: 'Why live progress could not be read from the cluster' })),
     }),

@@ -9,16 +9,17 @@ import { ClusterError, type ClusterTarget } from '../../cluster/driver'
 import type { ClusterDrivers } from '../../cluster'
 import type { Config } from '../../config'
 import type { Db, Executor } from '../../db/client'
-import { type ArtifactRow, artifacts, type DeploymentConfig, type DeploymentRow, type EnvironmentRow, type ServeRow } from '../../db/schema'
+import { type ArtifactRow, artifacts, type CanaryRolloutRow, type DeploymentConfig, type DeploymentRow, type EnvironmentRow, type ServeRow } from '../../db/schema'
 import type { AuditContext } from '../../lib/audit'
 import { AppError, invalid, notFound } from '../../lib/errors'
 import { allInOrder } from '../../lib/parallel'
 import type { Logger } from '../../lib/logger'
 import { type Page, pageWindow } from '../../lib/pagination'
-import { DCM_REFUSALS, primaryHost, type RenderedServe, type RenderInput, renderServe, routedByPath, toYaml } from '../../render'
+import { baseName, CANARY_SUFFIX, canaryName, DCM_REFUSALS, primaryHost, type RenderedServe, type RenderInput, renderServe, routedByPath, toYaml } from '../../render'
 import { findEnvironment } from '../environment/service'
 import type { InfraColumns } from '../placement/revision-inputs'
 import { DEFAULT_TARGET_CPU_UTILIZATION, infraSnapshotOf, isApiSnapshot, type RevisionInputs } from '../placement/revision-inputs'
+import { abortCanary, judgeStep, promoteCanary, secondsToNextStep, startAsCanary } from '../placement/canary'
 import * as placement from '../placement/service'
 import { effectiveReplicaBounds } from '../scaling/service'
 import { findServe } from '../serve/service'
@@ -169,12 +170,14 @@ function deploymentConfigFor(given: DeploymentModel.DeploymentConfigBody | undef
 }
 
 /** A canary needs the Kubernetes driver and a FastAPI serve: refused up front (422) anywhere else. */
-function ensureCanaryFits(subject: Subject, config: DeploymentConfig, infra: RevisionInputs['infraSnapshot']): void {
+function ensureCanaryFits(subject: Subject, config: DeploymentConfig, infra: RevisionInputs['infraSnapshot'], istio: boolean): void {
   if (config.deployment_strategy !== 'canary') return
   const path = '/api_serve_deployment_config/deployment_strategy'
   let why: string | undefined
+  const canaryLabel = `${baseName(subject.serve.name, subject.environment.name)}${CANARY_SUFFIX}`
   if (subject.environment.clusterDriver === 'dcm') why = DCM_REFUSALS.canary
   else if (!isApiSnapshot(infra) || infra.backend_type !== 'fastapi') why = 'a canary runs a FastAPI serve\'s Deployment beside the active one; a workflow or Ray serve rolls out as a whole (use rolling or recreate)'
+  else if (istio && canaryLabel.length > 63) why = `under Istio the canary's pods are labelled ${canaryLabel}, longer than a label value's 63 characters: shorten the serve's name`
   if (why) throw invalid([{ path, message: why }], `Serve ${subject.serve.name} cannot be deployed as a canary in ${subject.environment.name}`)
 }
 
@@ -197,7 +200,7 @@ const clusterNotConfigured = (target: ClusterTarget, error: ClusterError) =>
 
 function start(deps: DeploymentDeps, audit: AuditContext, subject: Subject, change: Omit<placement.RevisionChange, 'render'>) {
   ensureClusterConfigured(deps.drivers, placement.clusterTarget(subject))
-  return placement.startRevision(deps, audit, subject, { ...change, render: renderFor(deps, subject) })
+  return placement.startRevision(deps, audit, subject, { ...change, render: renderFor(deps, subject), startAs: startAsCanary(deps, subject) })
 }
 
 // --- The routes' operations ---
@@ -219,7 +222,7 @@ export async function deploy(deps: DeploymentDeps, audit: AuditContext, serveNam
     deploymentConfig: deploymentConfigFor(body.api_serve_deployment_config, active?.deploymentConfig),
     infraSnapshot,
   }
-  ensureCanaryFits(subject, inputs.deploymentConfig, infraSnapshot)
+  ensureCanaryFits(subject, inputs.deploymentConfig, infraSnapshot, deps.config.istio.enabled)
   if (body.dry_run) {
     const next = await placement.nextRevisionNumber(deps.db, subject.serve.id)
     const manifests = toYaml((await renderRevision(deps, subject, inputs, next)).manifests)
@@ -285,7 +288,7 @@ export async function rollback(deps: DeploymentDeps, audit: AuditContext, serveN
  * revision carrying it, atomically (placement.changeInfraConfig). Answers the revision started, if any.
  */
 export async function commitInfraChange(deps: DeploymentDeps, audit: AuditContext, subject: Subject, next: InfraColumns, summary: Record<string, unknown>) {
-  return placement.changeInfraConfig(deps, audit, subject, { next, summary, render: renderFor(deps, subject) }, () =>
+  return placement.changeInfraConfig(deps, audit, subject, { next, summary, render: renderFor(deps, subject), startAs: startAsCanary(deps, subject) }, () =>
     ensureClusterConfigured(deps.drivers, placement.clusterTarget(subject)),
   )
 }
@@ -300,9 +303,46 @@ export async function undeploy(deps: DeploymentDeps, audit: AuditContext, serveN
   return { subject, undeployedRevision }
 }
 
+/** A canary's progress as GET …/deployment/{env} shows it, with its health read live from the cluster (null when it cannot be). */
+async function canaryProgress(deps: DeploymentDeps, subject: Subject, row: DeploymentRow, canary: CanaryRolloutRow): Promise<DeploymentModel.CanaryProgress> {
+  const config = row.deploymentConfig.canary ?? CANARY_DEFAULTS
+  const now = new Date()
+  let health: DeploymentModel.CanaryProgress['health'] = null
+  if (canary.phase === 'stepping') {
+    const target = placement.clusterTarget(subject)
+    try {
+      const workload = await deps.drivers.for(target).workload(target, canaryName(baseName(subject.serve.name, subject.environment.name)))
+      const judged = judgeStep(canary, { ...config, steps: [...config.steps] }, workload, now)
+      health = {
+        ready_replicas: judged.readyReplicas,
+        desired_replicas: judged.desiredReplicas,
+        restarts: judged.restarts,
+        healthy: judged.ready && !judged.problem,
+        ...(judged.problem ? { problem: judged.problem } : {}),
+      }
+    } catch {
+      health = null // the rollout view says why the cluster could not be read
+    }
+  }
+  const stable = await placement.deploymentRevisionNumber(deps.db, canary.stableDeploymentId)
+  return {
+    phase: canary.phase,
+    step: canary.stepIndex + 1,
+    steps: [...config.steps],
+    weight: canary.weight,
+    canary_replicas: canary.canaryReplicas,
+    stable_revision: stable,
+    step_started_at: canary.stepStartedAt.toISOString(),
+    healthy_since: canary.healthySince?.toISOString() ?? null,
+    next_step_in_seconds: secondsToNextStep(canary, { ...config, steps: [...config.steps] }, now),
+    step_seconds: config.step_seconds,
+    health,
+  }
+}
+
 export async function currentDeployment(deps: DeploymentDeps, serveName: string, envName: string) {
   const subject = await loadSubject(deps.db, serveName, envName)
-  const { active, inFlight } = await placement.readPlacement(deps.db, placement.lockKey(subject))
+  const { active, inFlight, canary } = await placement.readPlacement(deps.db, placement.lockKey(subject))
   let rollout: DeploymentModel.Rollout | null = null
   let rolloutError: string | undefined
   if (active || inFlight) {
@@ -326,6 +366,7 @@ export async function currentDeployment(deps: DeploymentDeps, serveName: string,
     env: subject.environment.name,
     active: active ? toRevision(active, deps.config, subject) : null,
     in_flight: inFlight ? toRevision(inFlight, deps.config, subject) : null,
+    canary: inFlight && canary ? await canaryProgress(deps, subject, inFlight, canary) : null,
     rollout,
     ...(rolloutError ? { rollout_error: rolloutError } : {}),
   }
@@ -351,7 +392,21 @@ export async function revisionDetail(deps: DeploymentDeps, serveName: string, re
   const serve = await findServe(deps.db, serveName)
   const found = await placement.revisionOf(deps.db, serve.id, revision)
   if (!found) throw notFound(`Revision ${revision} of serve`, serveName)
-  return { ...toRevision(found.deployment, deps.config, { serve, environment: found.environment }), manifests: found.deployment.manifestsYaml }
+  const events = await placement.eventsOf(deps.db, found.deployment.id)
+  return {
+    ...toRevision(found.deployment, deps.config, { serve, environment: found.environment }),
+    manifests: found.deployment.manifestsYaml,
+    events: events.map((event) => ({ at: event.at.toISOString(), kind: event.kind, weight: event.weight, actor: event.actor, detail: event.detail })),
+  }
+}
+
+/** POST …/deployment/{env}/promote and …/abort: the canary's next step (or all the way), or back to the stable revision; answers the placement as it now is. */
+export async function changeCanary(deps: DeploymentDeps, audit: AuditContext, serveName: string, envName: string, command: { promote: { full: boolean } } | { abort: true }) {
+  const subject = await loadSubject(deps.db, serveName, envName)
+  ensureClusterConfigured(deps.drivers, placement.clusterTarget(subject))
+  if ('promote' in command) await promoteCanary(deps, audit, subject, command.promote.full)
+  else await abortCanary(deps, audit, subject)
+  return currentDeployment(deps, serveName, envName)
 }
 
 /** `GET …/manifests/{env}?artifact_version=`: what a deploy would apply, touching no cluster. */

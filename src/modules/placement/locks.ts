@@ -68,6 +68,14 @@ export async function attachDeployment(db: Executor, key: LockKey, deploymentId:
   await db.update(changeLocks).set({ deploymentId }).where(keyOf(key))
 }
 
+/** Keeps a long rollout's lock (a canary stepping for longer than the rollout deadline) from expiring while it is followed. */
+export async function extendChangeLock(db: Executor, key: LockKey, deploymentId: number, ttlMs: number, now = new Date()) {
+  await db
+    .update(changeLocks)
+    .set({ expiresAt: new Date(now.getTime() + ttlMs) })
+    .where(and(keyOf(key), eq(changeLocks.deploymentId, deploymentId)))
+}
+
 /** Releases the lock; with `deploymentId`, only while that rollout still holds it (not after a preemption). */
 export async function releaseChangeLock(db: Executor, key: LockKey, deploymentId?: number) {
   await db.delete(changeLocks).where(deploymentId === undefined ? keyOf(key) : and(keyOf(key), eq(changeLocks.deploymentId, deploymentId)))

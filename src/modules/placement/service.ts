@@ -39,7 +39,7 @@ import type { Logger } from '../../lib/logger'
 import { type RenderedServe, renderedReplicaBounds, toYaml } from '../../render'
 import { type Acquired, acquireChangeLock, attachDeployment, handBackChangeLock, type LockKey, releaseChangeLock, releaseRequestLock } from './locks'
 import { type InfraColumns, infraColumnsOf, infraSnapshotOf, type RevisionInputs, sameSnapshot } from './revision-inputs'
-import { type PlacementCommand, type PlacementState, TRANSITIONS } from './transitions'
+import { type Outcome, type PlacementCommand, type PlacementState, TRANSITIONS } from './transitions'
 
 export interface PlacementDeps {
   db: Db
@@ -168,6 +168,11 @@ export async function revisionOf(db: Executor, serveId: number, revision: number
   return found
 }
 
+/** The revision number of a revision row (a canary's stable side, named by id). */
+export async function deploymentRevisionNumber(db: Executor, id: number): Promise<number> {
+  return (await deploymentById(db, id)).revision
+}
+
 /** The revision that was active before `before` (the default target of a rollback). */
 export const previousActive = (db: Executor, key: LockKey, before?: number) => newestWithStatus(db, key, ['superseded'], before)
 
@@ -274,6 +279,9 @@ export async function insertInfraConfig(tx: Tx, key: LockKey, columns: InfraColu
 
 // --- Commands ---
 
+/** How long a rollout's lock lives without news of it: its deadline and a margin (a dead holder's is taken over after). */
+export const rolloutLockTtlMs = (config: Config) => (config.rollout.deadlineSeconds + 60) * 1000
+
 /** Runs `work` in a transaction, again when InnoDB picks it as a deadlock victim. */
 async function transactionRetryingDeadlocks<T>(db: Db, work: (tx: Tx) => Promise<T>, attempts = 5): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -310,6 +318,24 @@ export interface RevisionChange {
    * this revision (the lock passes from it to this one); once this one is applied, its `rolled_back_to`.
    */
   replacesFailed?: { deploymentId: number; reason: string }
+  /** Another way to start than applying the whole render (a canary beside the active revision), where it applies. */
+  startAs?: StartHooks
+}
+
+/** Chooses, from the placement and the table's outcome, another way to start a revision; undefined: apply it whole. */
+export type StartHooks = (
+  view: PlacementView,
+  outcome: Outcome,
+  change: Pick<RevisionChange, 'reason' | 'inputs'>,
+) => { apply(row: DeploymentRow, rendered: RenderedServe): Promise<void>; recorded(tx: Tx, row: DeploymentRow, actor: string, now: Date): Promise<void> } | undefined
+
+/** Ends the progress rows of canaries whose revision ended some other way (interrupted, undeployed, failed while promoted). */
+export async function closeCanary(db: Executor, deploymentIds: number[], phase: 'promoted' | 'rolled-back' | 'aborted') {
+  if (deploymentIds.length === 0) return
+  await db
+    .update(canaryRollouts)
+    .set({ phase })
+    .where(and(inArray(canaryRollouts.deploymentId, deploymentIds), inArray(canaryRollouts.phase, ['stepping', 'promoting'])))
 }
 
 /** The table's command a revision's reason stands for. */
@@ -342,8 +368,10 @@ export async function startRevision(deps: PlacementDeps, audit: AuditContext, su
   if (outcome === 'refuse') throw refusal(view, subject.environment.name)
   if (outcome !== 'start' && outcome !== 'preempt' && outcome !== 'roll back') throw new AppError(409, 'CHANGE_IN_PROGRESS', `No ${change.reason} now: the placement in ${subject.environment.name} is ${view.state}`)
   const { row, rendered, preempted, previousInfra } = await recordRevision(deps, audit, subject, change, outcome !== 'start')
+  const startedAs = change.startAs?.(view, outcome, change)
   try {
-    await deps.drivers.for(clusterTarget(subject)).apply(clusterTarget(subject), rendered, { mlflowPassword: change.secrets?.mlflowPassword ?? config.mlflow.password })
+    if (startedAs) await startedAs.apply(row, rendered)
+    else await deps.drivers.for(clusterTarget(subject)).apply(clusterTarget(subject), rendered, { mlflowPassword: change.secrets?.mlflowPassword ?? config.mlflow.password })
   } catch (error) {
     const reason = clusterReason(error)
     await transactionRetryingDeadlocks(db, async (tx) => {
@@ -363,12 +391,16 @@ export async function startRevision(deps: PlacementDeps, audit: AuditContext, su
   await transactionRetryingDeadlocks(db, async (tx) => {
     const now = new Date()
     await tx.update(deployments).set({ status: 'deploying', appliedAt: now }).where(and(eq(deployments.id, row.id), eq(deployments.status, 'pending')))
-    if (subject.serve.type === 'api') await recordAppliedBounds(tx, key, appliedBoundsOf(row))
+    // A canary leaves the active revision's bounds in force: its own are applied when it is promoted.
+    if (startedAs) await startedAs.recorded(tx, row, audit.actor.name, now)
+    else if (subject.serve.type === 'api') await recordAppliedBounds(tx, key, appliedBoundsOf(row))
     // The rollouts this one interrupted (newer than the active one, still in flight) end here.
+    const interrupted = await tx.select({ id: deployments.id }).from(deployments).where(and(ofPlacement(key), eq(deployments.status, 'deploying'), ne(deployments.id, row.id)))
     await tx
       .update(deployments)
       .set({ status: 'cancelled', failureReason: `interrupted by revision ${row.revision} (${change.reason})`, endedAt: now })
       .where(and(ofPlacement(key), eq(deployments.status, 'deploying'), ne(deployments.id, row.id)))
+    await closeCanary(tx, interrupted.map(({ id }) => id), 'aborted')
     if (change.replacesFailed) {
       await tx.update(deployments).set({ rolledBackTo: row.revision }).where(eq(deployments.id, change.replacesFailed.deploymentId))
       await recordEvent(tx, change.replacesFailed.deploymentId, {
@@ -407,7 +439,7 @@ async function recordRevision(
         const acquired = await acquireChangeLock(tx, key, {
           operation: change.reason,
           requestId: audit.requestId,
-          ttlMs: (deps.config.rollout.deadlineSeconds + 60) * 1000,
+          ttlMs: rolloutLockTtlMs(deps.config),
           preempt,
         })
         const [inserted] = await tx
@@ -438,6 +470,7 @@ async function recordRevision(
             .set({ status: 'failed', failureReason: failing.reason.slice(0, 2048), endedAt: new Date() })
             .where(and(eq(deployments.id, failing.deploymentId), eq(deployments.status, 'deploying')))
           if (affectedRows(ended) === 0) throw new AlreadyEnded()
+          await closeCanary(tx, [failing.deploymentId], 'rolled-back')
           await recordEvent(tx, failing.deploymentId, { kind: 'rollout-failed', actor: audit.actor.name, detail: failing.reason })
         }
         const previousInfra = change.storeInfra ? storedInfraColumns(await infraConfigRow(tx, key)) : undefined
@@ -489,7 +522,7 @@ export async function changeInfraConfig(
   deps: PlacementDeps,
   audit: AuditContext,
   subject: Subject,
-  change: { next: InfraColumns; summary: Record<string, unknown>; render: RevisionChange['render'] },
+  change: { next: InfraColumns; summary: Record<string, unknown>; render: RevisionChange['render']; startAs?: StartHooks },
   /** Throws when the environment's cluster cannot be reached; called where something is deployed. */
   ensureConfigured: () => void,
 ): Promise<{ row: InfraConfigRow; revision: DeploymentRow | null }> {
@@ -519,6 +552,7 @@ export async function changeInfraConfig(
     reason: 'infra-update',
     inputs: { artifactVersion: basis.artifactVersion, image: basis.image, deploymentConfig: basis.deploymentConfig, infraSnapshot: next },
     render: change.render,
+    ...(change.startAs ? { startAs: change.startAs } : {}),
     storeInfra: true,
     summary: change.summary,
     auditStatus: 200,
@@ -552,6 +586,8 @@ export async function undeployPlacement(deps: PlacementDeps, audit: AuditContext
     const now = new Date()
     const active = await newestWithStatus(tx, key, ['active'])
     if (active) await tx.update(deployments).set({ status: 'undeployed', endedAt: now }).where(eq(deployments.id, active.id))
+    const inFlight = await tx.select({ id: deployments.id }).from(deployments).where(and(ofPlacement(key), inArray(deployments.status, [...IN_FLIGHT_STATUSES])))
+    await closeCanary(tx, inFlight.map(({ id }) => id), 'aborted')
     await tx
       .update(deployments)
       .set({ status: 'cancelled', failureReason: 'interrupted by an undeploy', endedAt: now })

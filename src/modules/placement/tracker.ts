@@ -10,14 +10,16 @@
 import { and, eq, inArray, isNotNull, isNull, lt, ne } from 'drizzle-orm'
 import { ClusterError, type RolloutStatus } from '../../cluster/driver'
 import { affectedRows, type Executor } from '../../db/client'
-import { type DeploymentRow, deployments, environments, IN_FLIGHT_STATUSES, serves } from '../../db/schema'
+import { canaryRollouts, type DeploymentRow, deployments, environments, IN_FLIGHT_STATUSES, serves } from '../../db/schema'
 import { recordAudit } from '../../lib/audit-log'
 import { AppError } from '../../lib/errors'
 import { createBackoff } from '../../lib/backoff'
 import { describeError } from '../../lib/logger'
-import { releaseChangeLock } from './locks'
+import { tickCanary } from './canary'
+import { extendChangeLock, releaseChangeLock } from './locks'
 import {
   AlreadyEnded,
+  closeCanary,
   clusterTarget,
   lockKey,
   type PlacementDeps,
@@ -25,6 +27,7 @@ import {
   recordEvent,
   renderedNumber,
   type RevisionChange,
+  rolloutLockTtlMs,
   startRevision,
   type Subject,
   TRACKER_ACTOR,
@@ -73,6 +76,7 @@ export function createRolloutTracker(deps: PlacementDeps, options: TrackerOption
         .set({ status: 'active', activatedAt: now })
         .where(and(eq(deployments.id, id), eq(deployments.status, 'deploying')))
       if (affectedRows(promoted) === 0) return // another replica finished it first
+      await closeCanary(tx, [id], 'promoted')
       // Only now does the previous active revision step aside.
       await tx
         .update(deployments)
@@ -85,6 +89,7 @@ export function createRolloutTracker(deps: PlacementDeps, options: TrackerOption
   async function fail(id: number, serveId: number, environmentId: number, reason: string) {
     await db.transaction(async (tx) => {
       if (await failRevision(tx, id, reason)) await recordEvent(tx, id, { kind: 'rollout-failed', actor: TRACKER_ACTOR.name, detail: reason })
+      await closeCanary(tx, [id], 'aborted')
       await releaseChangeLock(tx, { serveId, environmentId }, id)
     })
   }
@@ -182,16 +187,29 @@ export function createRolloutTracker(deps: PlacementDeps, options: TrackerOption
     const conditions = [eq(deployments.status, 'deploying')]
     if (deploymentId !== undefined) conditions.push(eq(deployments.id, deploymentId))
     const inFlight = await db
-      .select({ deployment: deployments, serve: serves, environment: environments })
+      .select({ deployment: deployments, serve: serves, environment: environments, canary: canaryRollouts })
       .from(deployments)
       .innerJoin(serves, eq(serves.id, deployments.serveId))
       .innerJoin(environments, eq(environments.id, deployments.environmentId))
+      .leftJoin(canaryRollouts, eq(canaryRollouts.deploymentId, deployments.id))
       .where(and(...conditions))
     await Promise.all(
-      inFlight.map(async ({ deployment, serve, environment }) => {
+      inFlight.map(async ({ deployment, serve, environment, canary }) => {
         const target = clusterTarget({ serve, environment })
-        const overdue = Date.now() - deployment.createdAt.getTime() > deps.config.rollout.deadlineSeconds * 1000
         const subject = { serve, environment }
+        if (canary?.phase === 'stepping') {
+          // A canary has no overall deadline (each step has ready_timeout_seconds): its lock lives while it is followed.
+          try {
+            await extendChangeLock(db, lockKey(subject), deployment.id, rolloutLockTtlMs(deps.config))
+            await tickCanary(deps, subject, deployment, canary, rollsBackAutomatically(deployment))
+          } catch (error) {
+            log.warn('canary step not taken; retried at the next tick', { serve: serve.name, env: environment.name, revision: deployment.revision, ...describeError(error) })
+          }
+          return
+        }
+        // A promoted canary's rollout is timed from its promotion.
+        const startedAt = canary?.phase === 'promoting' ? canary.stepStartedAt : deployment.createdAt
+        const overdue = Date.now() - startedAt.getTime() > deps.config.rollout.deadlineSeconds * 1000
         let status: RolloutStatus
         try {
           status = await deps.drivers.for(target).status(target)
