@@ -6,20 +6,36 @@
  *
  * The model decides from the README's own transition table (parsed below, not imported from the
  * code it checks) and keeps, per serve: every revision (number, reason, artifact, infra config,
- * status, whether it was applied / removed), the stored infra config, and what each of our four
- * objects in the cluster was rendered from. After every command the real system is compared with it:
+ * deployment config's `auto_rollback`, status, whether it was applied / removed, `rolled_back_from` /
+ * `rolled_back_to`, the tracker's events about it), the stored infra config, and what each of our four
+ * objects in the cluster was rendered from.
+ *
+ * Automatic rollback: a deploy's `auto_rollback` is the one it sends, else the ACTIVE revision's (an
+ * infra-update copies its basis's, a rollback its target's, an `auto-rollback` revision the active
+ * revision's). A failed rollout is the table's `rollout failed` when its revision rolls back by itself
+ * (auto_rollback not false and not itself an `auto-rollback`), else `rollout failed, no auto-rollback`:
+ * `fail` (it is failed, the active revision keeps serving, nothing is re-applied), `fail+remove`
+ * (nothing active: it is failed and all our objects are removed, every applied revision `removed`), or
+ * `roll back` (it is failed with `rolled_back_to` naming a new `auto-rollback` revision that restores
+ * the active one — its inputs and render number, so its manifests are the active revision's — applied
+ * and rolling out, the stored infra config the active revision's). The tracker acts as
+ * `rollout-tracker` in `deployment_events` and (for the last two) in the audit log.
+ *
+ * After every command the real system is compared with the model:
  *
  * (a) the cluster holds, object by object, what the model says; and, unless a 502 left a partial
  *     render (see `dirty`), exactly the render of the last revision applied — the one in flight, else
- *     the active one (but after a rollout that failed beside it, the failed one's: see `intended`) —
- *     or none of ours after an undeploy;
+ *     the active one (but after a rollout that failed beside it and did not roll back, the failed
+ *     one's: see `intended`) — or none of ours after an undeploy or a `fail+remove`;
  * (b) the stored infra config (GET …/infra-config/{env}) is that of the same revision: the one in
  *     flight, else (once quiescent) the active revision's infra_snapshot, with the same exception;
  * (c) at most one revision `pending`/`deploying` and one `active` per (serve, env); a `change_locks`
  *     row exactly when a revision is in flight, held by that revision;
  * (d) every answer has the status class and code the table gives; a 2xx is reflected (its revision
- *     exists with the expected reason, number, inputs); a 4xx/5xx changed nothing — except that a 502
- *     of an apply records its revision as `failed`, by design (README "Faults").
+ *     exists with the expected reason, number, inputs, auto_rollback); a 4xx/5xx changed nothing —
+ *     except that a 502 of an apply records its revision as `failed`, by design (README "Faults"); the
+ *     tracker's decisions are reflected too (statuses, `rolled_back_to`, events, audit entries), and a
+ *     rollback's or auto-rollback's manifests are the restored revision's, byte for byte.
  */
 import { expect } from 'bun:test'
 import fc from 'fast-check'
@@ -31,9 +47,20 @@ export const NS = 'ml'
 
 // --- The README's table ---
 
-const STATES = ['empty', 'failed', 'rolling-out', 'active', 'active+rolling-out'] as const
+/** `active+canary` is in the table but never reached here: canaries are not modelled. */
+const STATES = ['empty', 'failed', 'rolling-out', 'active', 'active+rolling-out', 'active+canary'] as const
 type State = (typeof STATES)[number]
-type TableCommand = 'deploy' | 'infra PATCH' | 'rollback' | 'undeploy' | 'scaling bounds' | 'rollout done' | 'rollout failed'
+type TableCommand =
+  | 'deploy'
+  | 'infra PATCH'
+  | 'rollback'
+  | 'undeploy'
+  | 'promote'
+  | 'abort'
+  | 'scaling bounds'
+  | 'rollout done'
+  | 'rollout failed'
+  | 'rollout failed, no auto-rollback'
 type Table = Record<State, Record<TableCommand, string>>
 
 /** The transition table as the README writes it (a test keeps the code's copy equal to it). */
@@ -63,7 +90,9 @@ export interface Cfg {
   max: number
 }
 type Status = 'deploying' | 'active' | 'failed' | 'superseded' | 'undeployed' | 'cancelled'
-type Reason = 'deploy' | 'infra-update' | 'rollback'
+type Reason = 'deploy' | 'infra-update' | 'rollback' | 'auto-rollback'
+/** What the tracker records about a revision (deployment_events.kind; the canary's kinds are not reached). */
+type EventKind = 'rollout-failed' | 'auto-rollback' | 'removed'
 
 export interface Rev {
   n: number
@@ -73,6 +102,12 @@ export interface Rev {
   /** The revision number its manifests carry (a rollback renders the restored revision's). */
   renderNo: number
   rolledBackFrom: number | null
+  /** Its deployment config's `auto_rollback` (undefined: left out, which means true). */
+  autoRollback: boolean | undefined
+  /** Failed and rolled back automatically: the `auto-rollback` revision that serves in its place. */
+  rolledBackTo: number | null
+  /** The tracker's events about it, oldest first (all by `rollout-tracker`). */
+  events: EventKind[]
   status: Status
   /** applied_at set: some of its objects were written. */
   applied: boolean
@@ -123,11 +158,19 @@ export function stateOf(s: ServeModel): State {
   return a ? (f ? 'active+rolling-out' : 'active') : f ? 'rolling-out' : mayHoldObjects(s) ? 'failed' : 'empty'
 }
 const rev = (s: ServeModel, n: number) => s.revs.find((r) => r.n === n) as Rev
+/**
+ * Whether a failed rollout of this revision is the table's `rollout failed` (it rolls back, or is
+ * removed, by itself) rather than `rollout failed, no auto-rollback`: unless its deployment config says
+ * `auto_rollback: false`, or it is itself an automatic rollback.
+ */
+const rollsBack = (r: Rev) => r.autoRollback !== false && r.reason !== 'auto-rollback'
 
 /**
  * The revision that the cluster's objects and the stored infra config stand for: the one in flight,
- * else the active one — except after a rollout that failed beside an active revision. Nothing then
- * re-applies the active revision: the Deployment keeps the failed revision's spec (Kubernetes keeps
+ * else the active one — except after a rollout that failed beside an active revision and did not roll
+ * back (its `auto_rollback` was false, or it was itself an `auto-rollback` revision; one that rolled
+ * back left an `auto-rollback` revision applied after it, which is what the cluster then holds).
+ * Nothing then re-applies the active revision: the Deployment keeps the failed revision's spec (Kubernetes keeps
  * the old ReplicaSet's pods serving, which is what README's "the active one keeps serving" means), its
  * HorizontalPodAutoscaler keeps the failed revision's bounds, and the stored infra config stays the
  * one that revision carried (an infra PATCH or a rollback stored it: "the latest intent wins"). So
@@ -141,7 +184,19 @@ function intended(s: ServeModel): Rev | undefined {
   const a = active(s)
   if (!a) return undefined
   const last = s.lastApplied === null ? undefined : rev(s, s.lastApplied)
-  return last && last.n > a.n && last.failedBy === 'rollout' ? last : a
+  return last && last.n > a.n && last.failedBy === 'rollout' && !rollsBack(last) && last.rolledBackTo === null ? last : a
+}
+
+/** The exception of `intended` holds only for a rollout that failed without rolling back. */
+function expectFailedWithoutRollback(s: ServeModel, target: Rev) {
+  expect({ serve: s.name, stands: target.n, status: target.status, failedBy: target.failedBy, rollsBack: rollsBack(target), rolledBackTo: target.rolledBackTo }).toEqual({
+    serve: s.name,
+    stands: target.n,
+    status: 'failed',
+    failedBy: 'rollout',
+    rollsBack: false,
+    rolledBackTo: null,
+  })
 }
 const contentOf = (r: Rev): Content => ({ n: r.n, renderNo: r.renderNo, artifact: r.artifact, cfg: r.cfg })
 const sameCfg = (a: Cfg, b: Cfg) => a.cores === b.cores && a.min === b.min && a.max === b.max
@@ -168,9 +223,15 @@ interface Expectation {
  * Records a revision and applies it (`start` / `preempt`): what the answer and the model become,
  * given the fault armed for this apply.
  */
-function startRevision(s: ServeModel, draft: Omit<Rev, 'n' | 'status' | 'applied' | 'removed'>, fault: Fault | undefined, success: number, storeInfra: boolean): Expectation & { n: number } {
+function startRevision(
+  s: ServeModel,
+  draft: Omit<Rev, 'n' | 'status' | 'applied' | 'removed' | 'rolledBackTo' | 'events'>,
+  fault: Fault | undefined,
+  success: number,
+  storeInfra: boolean,
+): Expectation & { n: number } {
   const n = s.revs.length + 1 // numbered per serve; one environment here
-  const r: Rev = { ...draft, n, status: 'deploying', applied: true, removed: false }
+  const r: Rev = { ...draft, n, status: 'deploying', applied: true, removed: false, rolledBackTo: null, events: [] }
   if (fault?.on === 'apply' || fault?.on === 'apply-partial') {
     const partial = fault.on === 'apply-partial'
     return {
@@ -204,14 +265,23 @@ function startRevision(s: ServeModel, draft: Omit<Rev, 'n' | 'status' | 'applied
   }
 }
 
-export function expectDeploy(m: Model, s: ServeModel, artifact: Artifact, fault?: Fault): Expectation {
+/** What a revision's answer says of its deployment config's auto_rollback (null: left out). */
+const autoRollbackOf = (body: any) => body.data.api_serve_deployment_config?.auto_rollback ?? null
+
+/** `autoRollback`: what the deploy sends (undefined: it leaves it out, and inherits the active revision's). */
+export function expectDeploy(m: Model, s: ServeModel, artifact: Artifact, autoRollback: boolean | undefined, fault?: Fault): Expectation {
   const outcome = m.table[stateOf(s)].deploy
   if (outcome === 'refuse') return { status: 409, code: 'CHANGE_IN_PROGRESS' }
   if (outcome !== 'start') throw new Error(`model: deploy → ${outcome}?`)
-  const started = startRevision(s, { reason: 'deploy', artifact, cfg: s.stored, renderNo: s.revs.length + 1, rolledBackFrom: null }, fault, STARTED, false)
+  // Left out, it is the ACTIVE revision's (a deploy starts only where nothing is in flight anyway).
+  const inherited = autoRollback ?? active(s)?.autoRollback
+  const started = startRevision(s, { reason: 'deploy', artifact, cfg: s.stored, renderNo: s.revs.length + 1, rolledBackFrom: null, autoRollback: inherited }, fault, STARTED, false)
   return {
     ...started,
-    body: (body) => expect(body.data).toMatchObject({ revision: started.n, status: 'deploying', reason: 'deploy', artifact_version: artifact, rolled_back_from: null }),
+    body: (body) => {
+      expect(body.data).toMatchObject({ revision: started.n, status: 'deploying', reason: 'deploy', artifact_version: artifact, rolled_back_from: null, rolled_back_to: null })
+      expect({ revision: started.n, auto_rollback: autoRollbackOf(body) }).toEqual({ revision: started.n, auto_rollback: inherited ?? null })
+    },
   }
 }
 
@@ -231,7 +301,14 @@ export function expectInfraPatch(m: Model, s: ServeModel, fields: PatchFields, f
   if (outcome !== 'start' && outcome !== 'preempt') throw new Error(`model: infra PATCH → ${outcome}?`)
   // The artifact of the rollout in flight, else of the active revision.
   const basis = (inFlight(s) ?? active(s)) as Rev
-  const started = startRevision(s, { reason: 'infra-update', artifact: basis.artifact, cfg: next, renderNo: s.revs.length + 1, rolledBackFrom: null }, fault, 200, true)
+  // … and its deployment config (auto_rollback with it).
+  const started = startRevision(
+    s,
+    { reason: 'infra-update', artifact: basis.artifact, cfg: next, renderNo: s.revs.length + 1, rolledBackFrom: null, autoRollback: basis.autoRollback },
+    fault,
+    200,
+    true,
+  )
   return { ...started, body: answered(started.n) }
 }
 
@@ -271,18 +348,22 @@ export function expectRollback(m: Model, s: ServeModel, revision: number | undef
   const t = target
   // "rendered from the earlier revision's own inputs and number: its manifests come back byte for
   // byte" — and the stored infra config becomes the restored revision's.
-  const started = startRevision(s, { reason: 'rollback', artifact: t.artifact, cfg: t.cfg, renderNo: t.renderNo, rolledBackFrom: t.n }, fault, STARTED, true)
+  // Its deployment config (auto_rollback with it) is the target's too.
+  const started = startRevision(s, { reason: 'rollback', artifact: t.artifact, cfg: t.cfg, renderNo: t.renderNo, rolledBackFrom: t.n, autoRollback: t.autoRollback }, fault, STARTED, true)
   return {
     ...started,
-    body: (body) =>
+    body: (body) => {
       expect(body.data).toMatchObject({
         revision: started.n,
         status: 'deploying',
         reason: 'rollback',
         rolled_back_from: t.n,
+        rolled_back_to: null,
         artifact_version: t.artifact,
         infra_snapshot: { cores: t.cfg.cores, min_replicas: t.cfg.min, max_replicas: t.cfg.max },
-      }),
+      })
+      expect({ revision: started.n, auto_rollback: autoRollbackOf(body) }).toEqual({ revision: started.n, auto_rollback: t.autoRollback ?? null })
+    },
   }
 }
 
@@ -322,27 +403,78 @@ export function expectUndeploy(m: Model, s: ServeModel, fault?: Fault): Expectat
   }
 }
 
-/** The tracker's tick once the Deployment reports the rollout complete (or failed). */
-export function expectRolloutEnd(m: Model, s: ServeModel, how: 'done' | 'failed'): { commit?: () => void } {
-  const outcome = m.table[stateOf(s)][how === 'done' ? 'rollout done' : 'rollout failed']
+/**
+ * The tracker's tick once the Deployment reports the rollout complete (or failed). `outcome`: the
+ * table's outcome it follows (for the run's statistics). No fault is ever armed for a tick, so an
+ * automatic rollback's apply and a removal succeed.
+ */
+export function expectRolloutEnd(m: Model, s: ServeModel, how: 'done' | 'failed'): { commit?: () => void; outcome?: string; sameSpec?: boolean } {
   const r = inFlight(s)
+  const command: TableCommand = how === 'done' ? 'rollout done' : r && !rollsBack(r) ? 'rollout failed, no auto-rollback' : 'rollout failed'
+  const outcome = m.table[stateOf(s)][command]
   // Nothing rolls out, or its Deployment is gone (a partial removal): the tick changes nothing.
   if (outcome === '—' || !r || !s.cluster.Deployment) return {}
   if (how === 'done') {
     if (outcome !== 'activate') throw new Error(`model: rollout done → ${outcome}?`)
     return {
+      outcome,
       commit: () => {
         for (const other of s.revs) if (other.status === 'active') other.status = 'superseded'
         r.status = 'active'
       },
     }
   }
-  if (outcome !== 'fail') throw new Error(`model: rollout failed → ${outcome}?`)
-  return {
-    commit: () => {
-      r.status = 'failed'
-      r.failedBy = 'rollout'
-    },
+  const failed = (...events: EventKind[]) => {
+    r.status = 'failed'
+    r.failedBy = 'rollout'
+    r.events.push('rollout-failed', ...events)
+  }
+  switch (outcome) {
+    case 'fail': {
+      // The active revision (if any) keeps serving; nothing is re-applied; the lock is released.
+      const why = r.reason === 'auto-rollback' ? 'an auto-rollback' : 'auto_rollback: false'
+      return { outcome: `${outcome} (${command}: ${why})`, commit: () => failed() }
+    }
+    case 'fail+remove':
+      // Nothing active to return to: all of ours is removed by label, every applied revision `removed`;
+      // the stored infra config stays.
+      return {
+        outcome,
+        commit: () => {
+          failed('removed')
+          for (const other of s.revs) if (other.applied) other.removed = true
+          s.cluster = {}
+          s.dirty = false
+          s.lastApplied = null
+        },
+      }
+    case 'roll back': {
+      // A new `auto-rollback` revision restores the active one: its artifact, infra snapshot and
+      // deployment config, under its render number (so its manifests are the active revision's); it is
+      // applied and rolls out, and the stored infra config becomes the active revision's. The active
+      // revision stays active until it completes.
+      const a = active(s) as Rev
+      const back = startRevision(
+        s,
+        { reason: 'auto-rollback', artifact: a.artifact, cfg: a.cfg, renderNo: a.renderNo, rolledBackFrom: a.n, autoRollback: a.autoRollback },
+        undefined,
+        STARTED,
+        true,
+      )
+      const before = s.cluster.Deployment as Content
+      return {
+        outcome,
+        // The Deployment's spec (image, cpu, revision annotation) is the one the rollout failed with.
+        sameSpec: before.artifact === a.artifact && before.cfg.cores === a.cfg.cores && before.renderNo === a.renderNo,
+        commit: () => {
+          failed('auto-rollback')
+          r.rolledBackTo = back.n
+          back.commit?.()
+        },
+      }
+    }
+    default:
+      throw new Error(`model: ${command} → ${outcome}?`)
   }
 }
 
@@ -415,6 +547,8 @@ interface RevisionRow {
   reason: string
   artifact_version: string
   rolled_back_from: number | null
+  rolled_back_to: number | null
+  deployment_config: unknown
   infra_snapshot: unknown
   applied: number
   removed: number
@@ -464,9 +598,19 @@ function expectedView(serve: string, cluster: ServeModel['cluster']) {
 export async function checkInvariants(m: Model, real: Real, touched?: number) {
   const names = m.serves.map((s) => s.name)
   const rows = await real.query<RevisionRow>(
-    `select s.name serve, d.id, d.revision, d.status, d.reason, d.artifact_version, d.rolled_back_from, d.infra_snapshot,
-            d.applied_at is not null applied, d.removed_at is not null removed, d.manifests_yaml
+    `select s.name serve, d.id, d.revision, d.status, d.reason, d.artifact_version, d.rolled_back_from, d.rolled_back_to, d.deployment_config,
+            d.infra_snapshot, d.applied_at is not null applied, d.removed_at is not null removed, d.manifests_yaml
        from deployments d join serves s on s.id = d.serve_id where s.name in (?) order by s.name, d.revision`,
+    [names],
+  )
+  const events = await real.query<{ serve: string; revision: number; kind: string; actor: string }>(
+    `select s.name serve, d.revision, e.kind, e.actor
+       from deployment_events e join deployments d on d.id = e.deployment_id join serves s on s.id = d.serve_id
+      where s.name in (?) order by e.id`,
+    [names],
+  )
+  const trackerAudits = await real.query<{ serve: string; entries: number }>(
+    "select resource_name serve, count(*) entries from audit_log where actor_name = 'rollout-tracker' and resource_type = 'serve' and resource_name in (?) group by resource_name",
     [names],
   )
   const locks = await real.query<{ serve: string; deployment_id: number | null; operation: string }>(
@@ -484,13 +628,35 @@ export async function checkInvariants(m: Model, real: Real, touched?: number) {
         reason: row.reason,
         artifact: row.artifact_version,
         rolledBackFrom: row.rolled_back_from,
+        rolledBackTo: row.rolled_back_to,
+        autoRollback: (json(row.deployment_config) as { auto_rollback?: boolean }).auto_rollback ?? null,
         cfg: showCfg({ cores: snapshot.cores as number, min: snapshot.min_replicas as number, max: snapshot.max_replicas as number }),
         applied: Boolean(row.applied),
         removed: Boolean(row.removed),
       }
     })
-    const expected = s.revs.map((r) => ({ n: r.n, status: r.status, reason: r.reason, artifact: r.artifact, rolledBackFrom: r.rolledBackFrom, cfg: showCfg(r.cfg), applied: r.applied, removed: r.removed }))
+    const expected = s.revs.map((r) => ({
+      n: r.n,
+      status: r.status,
+      reason: r.reason,
+      artifact: r.artifact,
+      rolledBackFrom: r.rolledBackFrom,
+      rolledBackTo: r.rolledBackTo,
+      autoRollback: r.autoRollback ?? null,
+      cfg: showCfg(r.cfg),
+      applied: r.applied,
+      removed: r.removed,
+    }))
     expect({ serve: s.name, revisions: actual }).toEqual({ serve: s.name, revisions: expected })
+    // The tracker's decisions: its events per revision (all by rollout-tracker), and an audit entry of
+    // its own for each automatic rollback and each removal of a failed first rollout.
+    const eventsOf = (n: number) => events.filter((e) => e.serve === s.name && e.revision === n).map((e) => `${e.kind} by ${e.actor}`)
+    expect({ serve: s.name, events: s.revs.map((r) => ({ n: r.n, events: eventsOf(r.n) })) }).toEqual({
+      serve: s.name,
+      events: s.revs.map((r) => ({ n: r.n, events: r.events.map((kind) => `${kind} by rollout-tracker`) })),
+    })
+    const decisions = s.revs.filter((r) => r.reason === 'auto-rollback').length + s.revs.filter((r) => r.events.includes('removed')).length
+    expect({ serve: s.name, trackerAudits: Number(trackerAudits.find((row) => row.serve === s.name)?.entries ?? 0) }).toEqual({ serve: s.name, trackerAudits: decisions })
 
     // (c) One rollout at a time; a lock exactly while one is in flight, held by it.
     const flying = mine.filter((row) => row.status === 'pending' || row.status === 'deploying')
@@ -511,11 +677,28 @@ export async function checkInvariants(m: Model, real: Real, touched?: number) {
       else expect(s.cluster).toEqual({})
       if (target) expect({ serve: s.name, clusterHolds: last?.n ?? null }).toEqual({ serve: s.name, clusterHolds: target.n })
     }
-    // A rollback's manifests are the restored revision's, byte for byte (README "Rollback"; no scaling window here).
+    // The cluster stands for a revision neither in flight nor active only after a rollout that failed
+    // without rolling back (see intended()).
+    if (target && target !== inFlight(s) && target !== active(s)) expectFailedWithoutRollback(s, target)
+    // A revision rolled back automatically names the auto-rollback revision, which restores the active one.
+    for (const r of s.revs.filter((r) => r.rolledBackTo !== null)) {
+      const back = rev(s, r.rolledBackTo as number)
+      expect({ serve: s.name, failed: r.n, status: r.status, rollsBack: rollsBack(r), by: back.reason, after: back.n > r.n }).toEqual({
+        serve: s.name,
+        failed: r.n,
+        status: 'failed',
+        rollsBack: true,
+        by: 'auto-rollback',
+        after: true,
+      })
+    }
+    // A rollback's (and an auto-rollback's) manifests are the restored revision's, byte for byte
+    // (README "Rollback"; no scaling window here).
     for (const r of s.revs.filter((r) => r.rolledBackFrom !== null)) {
       const restored = mine.find((row) => row.revision === r.rolledBackFrom)
       const made = mine.find((row) => row.revision === r.n)
-      expect({ serve: s.name, rollback: r.n, manifests: made?.manifests_yaml }).toEqual({ serve: s.name, rollback: r.n, manifests: restored?.manifests_yaml })
+      expect(made?.manifests_yaml).toBeString()
+    expect({ serve: s.name, rollback: r.n, manifests: made?.manifests_yaml }).toEqual({ serve: s.name, rollback: r.n, manifests: restored?.manifests_yaml })
     }
 
     // (b) The stored infra config is what runs (or rolls out).
@@ -572,15 +755,19 @@ class Deploy extends Base {
     via: number,
     readonly artifact: Artifact,
     readonly fault?: Fault,
+    /** Sent as api_serve_deployment_config.auto_rollback (undefined: left out, inherited). */
+    readonly autoRollback?: boolean,
   ) {
     super(serve, via)
   }
   label() {
-    return `s${this.serve} deploy ${this.artifact}${faultText(this.fault)}`
+    const autoRollback = this.autoRollback === undefined ? '' : ` auto_rollback:${this.autoRollback}`
+    return `s${this.serve} deploy ${this.artifact}${autoRollback}${faultText(this.fault)}`
   }
   async act(m: Model, s: ServeModel, real: Real) {
-    const expected = expectDeploy(m, s, this.artifact, this.fault)
-    const answer = await send(real, this.via, this.fault, 'POST', `/api/v1/serve/${s.name}/deploy`, { env: ENV, artifact_version: this.artifact })
+    const expected = expectDeploy(m, s, this.artifact, this.autoRollback, this.fault)
+    const config = this.autoRollback === undefined ? {} : { api_serve_deployment_config: { auto_rollback: this.autoRollback } }
+    const answer = await send(real, this.via, this.fault, 'POST', `/api/v1/serve/${s.name}/deploy`, { env: ENV, artifact_version: this.artifact, ...config })
     expectAnswer(real, 'deploy', answer, expected)
     expected.commit?.()
   }
@@ -690,8 +877,20 @@ export class RolloutEnds extends Base {
     for (const other of m.serves) reportRollout(real.fake, other.name, other === s ? this.how : 'progressing')
     if (this.bothReplicas) await Promise.all(real.replicas.map((replica) => replica.tick()))
     else await (real.replicas[this.via] as Replica).tick()
-    count(real, `rollout ${this.how} → ${expected.commit ? (this.how === 'done' ? 'activated' : 'failed') : 'nothing to end'}`)
+    count(real, `rollout ${this.how}${this.bothReplicas ? ' (both trackers)' : ''} → ${expected.outcome ?? 'nothing to end'}`)
     expected.commit?.()
+    if (this.bothReplicas && expected.sameSpec) {
+      // The auto-rollback re-applied the very spec that failed: the Deployment's generation did not move
+      // and it still reports ProgressDeadlineExceeded, so the other tracker, ticking meanwhile, may have
+      // judged the auto-rollback failed in the same round (it then just fails: no rollback of a rollback).
+      const back = inFlight(s) as Rev
+      const [row] = await real.query<{ status: string }>('select d.status from deployments d join serves s on s.id = d.serve_id where s.name = ? and d.revision = ?', [s.name, back.n])
+      if (row?.status === 'failed') {
+        const again = expectRolloutEnd(m, s, 'failed')
+        count(real, `rollout failed (both trackers) → its auto-rollback (the same spec) ${again.outcome}`)
+        again.commit?.()
+      }
+    }
   }
 }
 
@@ -715,7 +914,7 @@ class RaceDeploy extends Base {
     const answers = await Promise.all(real.replicas.map(send))
     const statuses = answers.map((answer) => answer.status).sort()
     count(real, `race deploy → ${statuses.join('+')}`)
-    const expected = expectDeploy(m, s, this.artifact)
+    const expected = expectDeploy(m, s, this.artifact, undefined)
     if (expected.status === 409) {
       expect(answers.map((answer) => [answer.status, answer.body?.code])).toEqual([
         [409, 'CHANGE_IN_PROGRESS'],
@@ -769,6 +968,8 @@ const rollbackTargetArb = fc.oneof(
 export const commandArbs: fc.Arbitrary<Cmd>[] = [
   fc.tuple(serveArb, viaArb, artifactArb, applyFaultArb).map(([serve, via, artifact, fault]) => new Deploy(serve, via, artifact, fault)),
   fc.tuple(serveArb, viaArb, artifactArb).map(([serve, via, artifact]) => new Deploy(serve, via, artifact)),
+  // A deploy that says whether a failed rollout rolls back by itself (the others inherit the active revision's).
+  fc.tuple(serveArb, viaArb, artifactArb, fc.boolean(), applyFaultArb).map(([serve, via, artifact, autoRollback, fault]) => new Deploy(serve, via, artifact, fault, autoRollback)),
   fc.tuple(serveArb, viaArb, patchArb, applyFaultArb).map(([serve, via, fields, fault]) => new InfraPatch(serve, via, fields, fault)),
   fc.tuple(serveArb, viaArb, rollbackTargetArb, fc.boolean(), applyFaultArb).map(([serve, via, target, force, fault]) => new Rollback(serve, via, target, force, fault)),
   fc
@@ -778,6 +979,8 @@ export const commandArbs: fc.Arbitrary<Cmd>[] = [
   fc.tuple(serveArb, viaArb, fc.boolean()).map(([serve, via, both]) => new RolloutEnds(serve, via, 'done', both)),
   fc.tuple(serveArb, viaArb).map(([serve, via]) => new RolloutEnds(serve, via, 'done', false)),
   fc.tuple(serveArb, viaArb).map(([serve, via]) => new RolloutEnds(serve, via, 'failed', false)),
+  // Both trackers see the same failure: one rolls back (or removes), the other finds it ended.
+  fc.tuple(serveArb, viaArb).map(([serve, via]) => new RolloutEnds(serve, via, 'failed', true)),
   fc.tuple(serveArb, artifactArb).map(([serve, artifact]) => new RaceDeploy(serve, artifact)),
 ]
 
@@ -793,7 +996,7 @@ export async function quiesce(m: Model, real: Real) {
     const target = intended(s)
     if (a && !inFlight(s) && target) {
       expect({ serve: s.name, stored: showCfg(s.stored) }).toEqual({ serve: s.name, stored: showCfg(target.cfg) })
-      if (target !== a) expect(target.failedBy).toBe('rollout')
+      if (target !== a) expectFailedWithoutRollback(s, target)
     }
   }
 }
