@@ -187,6 +187,35 @@ export class FakeKubernetes {
     object.status = newStatus
   }
 
+  /**
+   * What a Deployment's controller and the kubelet would report: `count` pods (default: its
+   * spec.replicas, else status.replicas, else 1) carrying its pod template's labels, `ready` of them
+   * ready (default all), each container restarted `restarts` times and, with `waiting`, stuck in that
+   * waiting reason (CrashLoopBackOff…); the Deployment's status to match (its current spec observed).
+   * The pods this call made for the Deployment before are replaced.
+   */
+  runPods(namespace: string, deployment: string, pods: { count?: number; ready?: number; restarts?: number; waiting?: string } = {}): void {
+    const owner = this.get('Deployment', namespace, deployment)
+    if (!owner) throw new Error(`no Deployment ${namespace}/${deployment}`)
+    const spec = owner.spec as { replicas?: number; template: { metadata: { labels: Record<string, string> } } }
+    const count = pods.count ?? spec.replicas ?? (owner.status as { replicas?: number } | undefined)?.replicas ?? 1
+    const ready = Math.min(count, pods.ready ?? count)
+    const prefix = `${deployment}-pod-`
+    for (const pod of this.list('Pod')) if (pod.metadata.namespace === namespace && pod.metadata.name.startsWith(prefix)) this.objects.delete(this.key(this.kindOf('Pod'), namespace, pod.metadata.name))
+    for (let i = 0; i < count; i++) {
+      const waiting = pods.waiting && i >= ready
+      this.put({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `${prefix}${i}`, namespace, labels: { ...spec.template.metadata.labels } },
+        status: {
+          containerStatuses: [{ name: 'app', ready: i < ready, restartCount: pods.restarts ?? 0, state: waiting ? { waiting: { reason: pods.waiting } } : { running: {} } }],
+        },
+      })
+    }
+    owner.status = { observedGeneration: owner.metadata.generation, replicas: count, updatedReplicas: count, readyReplicas: ready, availableReplicas: ready }
+  }
+
   /** Stores an object as if something else had created it (e.g. a Pod made by a ReplicaSet). */
   put(object: { apiVersion: string; kind: string; metadata: { name: string; namespace: string; labels?: Record<string, string> }; [field: string]: unknown }): void {
     const kind = this.kindOf(object.kind)
