@@ -32,9 +32,12 @@ const DEFAULT_WAIT_SECONDS = 600
 
 const USAGE = `usage: darwin-ml-serve <command> [arguments] [--url URL] [--token TOKEN] [--output table|json|yaml]
 
-  deploy <serve> --env E --artifact V [--wait[=SECONDS]] [--set KEY=VALUE]… [--strategy rolling|recreate]
+  deploy <serve> --env E --artifact V [--wait[=SECONDS]] [--set KEY=VALUE]… [--strategy rolling|recreate|canary]
+         [--steps 10,50,100] [--step-seconds N] [--no-auto-rollback]
   rollback <serve> --env E [--revision N] [--force] [--wait[=SECONDS]]
   undeploy <serve> --env E
+  promote <serve> --env E [--full]       the canary's next step now (--full: straight to 100 %)
+  abort <serve> --env E                  the canary ends; all traffic back on the stable revision
   status <serve> --env E                  what is deployed, and the rollout's progress
   history <serve> [--env E] [--limit N]   revisions, newest first
   manifests <serve> --env E --artifact V  the manifests a deploy would apply (YAML)
@@ -59,6 +62,10 @@ const OPTIONS = {
   wait: { type: 'string' },
   set: { type: 'string', multiple: true },
   strategy: { type: 'string' },
+  steps: { type: 'string' },
+  'step-seconds': { type: 'string' },
+  'no-auto-rollback': { type: 'boolean' },
+  full: { type: 'boolean' },
   revision: { type: 'string' },
   force: { type: 'boolean' },
   limit: { type: 'string' },
@@ -171,11 +178,31 @@ interface RevisionView {
   revision: number
   status: string
   failure_reason: string | null
+  /** After an automatic rollback: the revision serving in its place. */
+  rolled_back_to: number | null
 }
 
 const asRevision = (value: unknown): RevisionView => {
   if (!isRecord(value) || typeof value.revision !== 'number' || typeof value.status !== 'string') throw new CliError(EXIT.failed, 'the service answered something that is not a revision')
-  return { revision: value.revision, status: value.status, failure_reason: typeof value.failure_reason === 'string' ? value.failure_reason : null }
+  return {
+    revision: value.revision,
+    status: value.status,
+    failure_reason: typeof value.failure_reason === 'string' ? value.failure_reason : null,
+    rolled_back_to: typeof value.rolled_back_to === 'number' ? value.rolled_back_to : null,
+  }
+}
+
+/** How a revision ended, in words: its status, why, and what serves in its place after an automatic rollback. */
+const endedAs = (revision: RevisionView) =>
+  `${revision.status}${revision.failure_reason ? `: ${revision.failure_reason}` : ''}${revision.rolled_back_to === null ? '' : `; rolled back automatically: revision ${revision.rolled_back_to} serves in its place`}`
+
+/** A canary's step as a progress line: where it is, its pods, and when it moves on. */
+function canaryLine(canary: Record<string, unknown>): string {
+  const steps = Array.isArray(canary.steps) ? canary.steps.length : '?'
+  const health = isRecord(canary.health) ? canary.health : undefined
+  const pods = health ? `, ${String(health.ready_replicas)}/${String(health.desired_replicas)} ready${typeof health.problem === 'string' ? ` (${health.problem})` : ''}` : ''
+  const next = typeof canary.next_step_in_seconds === 'number' ? `, next step in ${canary.next_step_in_seconds} s` : ''
+  return `canary step ${String(canary.step)}/${steps} at ${String(canary.weight)} %${pods}${next}`
 }
 
 /** Where long work stands: its progress line, and whether it has ended. */
@@ -213,18 +240,24 @@ async function waitForRollout(client: Client, io: CliIO, serve: string, env: str
     const current = asRevision(dataOf(await call(`revision ${revision}`, () => placement.deployments({ revision }).get())))
     if (!inFlight(current)) return { current }
     const view = dataOf(await call('status', () => placement.deployment({ env }).get()))
-    return { current, rollout: isRecord(view) && isRecord(view.rollout) ? view.rollout : undefined }
+    return {
+      current,
+      rollout: isRecord(view) && isRecord(view.rollout) ? view.rollout : undefined,
+      canary: isRecord(view) && isRecord(view.canary) && view.canary.phase === 'stepping' ? view.canary : undefined,
+    }
   }
   const settled = await follow(
     io,
     seconds,
     await read(),
     read,
-    ({ current, rollout }) => {
-      if (!inFlight(current)) return { ended: true, line: `revision ${revision}: ${current.status}${current.failure_reason ? ` (${current.failure_reason})` : ''}` }
-      const line = rollout
-        ? `revision ${revision}: ${current.status}, ${String(rollout.phase)}, ${String(rollout.ready_replicas)}/${String(rollout.desired_replicas)} ready, ${String(rollout.updated_replicas)} updated`
-        : `revision ${revision}: ${current.status}`
+    ({ current, rollout, canary }) => {
+      if (!inFlight(current)) return { ended: true, line: `revision ${revision}: ${endedAs(current)}` }
+      const line = canary
+        ? `revision ${revision}: ${current.status}, ${canaryLine(canary)}`
+        : rollout
+          ? `revision ${revision}: ${current.status}, ${String(rollout.phase)}, ${String(rollout.ready_replicas)}/${String(rollout.desired_replicas)} ready, ${String(rollout.updated_replicas)} updated`
+          : `revision ${revision}: ${current.status}`
       return { ended: false, line }
     },
     ({ current }) => `revision ${revision} is still ${current.status} after ${seconds} s; it goes on: darwin-ml-serve status ${serve} --env ${env}`,
@@ -235,7 +268,7 @@ async function waitForRollout(client: Client, io: CliIO, serve: string, env: str
 /** The exit of a waited rollout: 0 when active, 1 with the reason otherwise. */
 function rolloutExit(revision: RevisionView): ExitCode {
   if (revision.status === 'active') return EXIT.ok
-  throw new CliError(EXIT.failed, `revision ${revision.revision} ${revision.status}${revision.failure_reason ? `: ${revision.failure_reason}` : ''}`)
+  throw new CliError(EXIT.failed, `revision ${revision.revision} ${endedAs(revision)}`)
 }
 
 interface Command {
@@ -269,15 +302,42 @@ async function deploy(command: Command): Promise<ExitCode> {
   const serve = positional(args, 0, 'serve')
   const env = required(flags.env, 'env')
   const strategy = flags.strategy ?? 'rolling'
-  if (strategy !== 'rolling' && strategy !== 'recreate') throw usage(`--strategy must be rolling or recreate, not "${strategy}"`)
+  if (!isStrategy(strategy)) throw usage(`--strategy must be rolling, recreate or canary, not "${strategy}"`)
+  if (strategy !== 'canary' && (flags.steps !== undefined || flags['step-seconds'] !== undefined)) throw usage('--steps and --step-seconds go with --strategy canary')
   const wait = waitSeconds(flags)
+  const canary = strategy === 'canary' ? canarySettings(flags) : undefined
   const body = {
     env,
     artifact_version: required(flags.artifact, 'artifact'),
-    api_serve_deployment_config: { deployment_strategy: strategy, environment_variables: environmentVariables(flags.set) },
-  } as const
+    api_serve_deployment_config: {
+      deployment_strategy: strategy,
+      environment_variables: environmentVariables(flags.set),
+      ...(flags['no-auto-rollback'] ? { auto_rollback: false } : {}),
+      ...(canary ? { canary } : {}),
+    },
+  }
   const created = asRevision(dataOf(await call('deploy', () => client.api.v1.serve({ serve_name: serve }).deploy.post(body))))
   return followRevision(command, serve, env, created, wait)
+}
+
+const STRATEGIES = ['rolling', 'recreate', 'canary'] as const
+const isStrategy = (value: string): value is (typeof STRATEGIES)[number] => (STRATEGIES as readonly string[]).includes(value)
+
+/** `--steps 10,50,100` and `--step-seconds N`; what is left out the service fills in. */
+function canarySettings(flags: Flags): { steps?: number[]; step_seconds?: number } {
+  const steps = flags.steps?.split(',').map((step) => integer(step.trim(), 'steps', { min: 1, max: 100 }) as number)
+  const stepSeconds = integer(flags['step-seconds'], 'step-seconds', { min: 0, max: 86_400 })
+  return { ...(steps ? { steps } : {}), ...(stepSeconds === undefined ? {} : { step_seconds: stepSeconds }) }
+}
+
+/** promote / abort: the canary's next step (or all of them), or its end; prints the placement as it now is. */
+async function changeCanary({ client, flags, args, print }: Command, command: 'promote' | 'abort'): Promise<ExitCode> {
+  const serve = positional(args, 0, 'serve')
+  const env = required(flags.env, 'env')
+  const placement = client.api.v1.serve({ serve_name: serve }).deployment({ env })
+  const answer = command === 'promote' ? await call('promote', () => placement.promote.post(flags.full ? { full: true } : {})) : await call('abort', () => placement.abort.post())
+  print(dataOf(answer))
+  return EXIT.ok
 }
 
 async function rollback(command: Command): Promise<ExitCode> {
@@ -460,6 +520,8 @@ const COMMANDS: Record<Exclude<CliCommand, 'help'>, (command: Command) => Promis
   deploy,
   rollback,
   undeploy,
+  promote: (command) => changeCanary(command, 'promote'),
+  abort: (command) => changeCanary(command, 'abort'),
   status,
   history,
   manifests,

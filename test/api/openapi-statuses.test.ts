@@ -111,6 +111,8 @@ describe('statuses every operation of a kind can answer', () => {
     '/api/v1/serve/{serve_name}/rollback': { env: 'prod' },
     '/api/v1/serve/{serve_name}/undeploy': { env: 'prod' },
     '/api/v1/serve/{serve_name}/undeploy/{env}': {},
+    '/api/v1/serve/{serve_name}/deployment/{env}/promote': { full: true },
+    '/api/v1/serve/{serve_name}/deployment/{env}/abort': {},
     // The schema's defaults are filled in before the key is checked: give them.
     '/api/v1/serve/deploy-model': { serve_name: 'idem-model', model_uri: 'models:/fraud/3', env: 'prod', cores: 1, memory: 2 },
     '/api/v1/serve/undeploy-model': { serve_name: 'fraud', env: 'prod' },

@@ -185,13 +185,18 @@ describe('cli — deploy and follow', () => {
     const run = await cli(['deploy', 'fraud', '--env', 'prod', '--artifact', 'v1', '--wait=60'])
     clearInterval(failing)
     expect(run.code).toBe(EXIT.failed)
-    expect(run.stderr).toMatch(/error: revision 3 failed: .*ProgressDeadlineExceeded/)
+    expect(run.stderr).toMatch(/error: revision 3 failed: .*ProgressDeadlineExceeded.*; rolled back automatically: revision 4 serves in its place/)
+    // The automatic rollback rolls out like any revision.
+    const controller = completeRollouts('fraud')
+    for (let i = 0; i < 100 && json(await cli(['status', 'fraud', '--env', 'prod', '-o', 'json'])).in_flight !== null; i++) await Bun.sleep(20)
+    controller.stop()
+    expect(json(await cli(['status', 'fraud', '--env', 'prod', '-o', 'json'])).active).toMatchObject({ revision: 4, reason: 'auto-rollback', rolled_back_from: 2 })
   })
 
   test('--wait that runs out: exit 3, the rollout goes on; a deploy meanwhile: exit 4 (409)', async () => {
     const run = await cli(['deploy', 'fraud', '--env', 'prod', '--artifact', 'v2', '--wait=1'])
     expect(run.code).toBe(EXIT.timeout)
-    expect(run.stderr).toContain('revision 4 is still deploying after 1 s; it goes on: darwin-ml-serve status fraud --env prod')
+    expect(run.stderr).toContain('revision 5 is still deploying after 1 s; it goes on: darwin-ml-serve status fraud --env prod')
     const conflict = await cli(['deploy', 'fraud', '--env', 'prod', '--artifact', 'v1'])
     expect(conflict.code).toBe(EXIT.conflict)
     expect(conflict.stderr).toContain('CHANGE_IN_PROGRESS')
@@ -200,6 +205,31 @@ describe('cli — deploy and follow', () => {
     await Bun.sleep(200)
     controller.stop()
     expect(settled.code).toBe(EXIT.ok)
+  })
+
+  test('deploy --strategy canary --wait shows each step until active; promote and abort', async () => {
+    const cluster = setInterval(async () => {
+      if (fake.get('Deployment', NS, 'fraud-prod-canary')) fake.runPods(NS, 'fraud-prod-canary')
+      if (fake.get('Deployment', NS, 'fraud-prod')) fake.runPods(NS, 'fraud-prod', { count: 2 })
+      await ctx.deployment.tracker.tick()
+    }, 30)
+    const run = await cli(['deploy', 'fraud', '--env', 'prod', '--artifact', 'v1', '--strategy', 'canary', '--steps', '50,100', '--step-seconds', '1', '--wait=60'])
+    clearInterval(cluster)
+    expect(run.code).toBe(EXIT.ok)
+    expect(run.stderr).toMatch(/revision 6: deploying, canary step 1\/2 at 50 %, 2\/2 ready/)
+    expect(run.stderr.trim().split('\n').at(-1)).toBe('revision 6: active')
+
+    // Left out, the steps would be the active revision's (50,100), like every deployment setting.
+    expect((await cli(['deploy', 'fraud', '--env', 'prod', '--artifact', 'v2', '--strategy', 'canary', '--steps', '10,50,100', '--step-seconds', '3600'])).code).toBe(EXIT.ok)
+    const promoted = await cli(['promote', 'fraud', '--env', 'prod', '-o', 'json'])
+    expect(promoted.code).toBe(EXIT.ok)
+    expect(json(promoted).canary).toMatchObject({ step: 2, weight: 50 })
+    const aborted = await cli(['abort', 'fraud', '--env', 'prod', '-o', 'json'])
+    expect(aborted.code).toBe(EXIT.ok)
+    expect(json(aborted)).toMatchObject({ canary: null, active: { revision: 6 } })
+    const none = await cli(['abort', 'fraud', '--env', 'prod'])
+    expect(none.code).toBe(EXIT.conflict)
+    expect(none.stderr).toContain('NO_CANARY')
   })
 
   test('rollback --wait, then undeploy', async () => {

@@ -25,6 +25,8 @@ const MAX_BODY_BYTES = 1_048_576
 const MAX_JSON_DEPTH = 32
 /** Rounds of the barrage against the running service. */
 const ROUNDS = 10
+/** /healthcheck answers to measure during the barrage at the least; a fast machine gets through ROUNDS before that. */
+const MIN_PROBES = 15
 const ctx = await createTestContext()
 await ctx.request('POST', '/api/v1/environment', environmentBody('prod'))
 await ctx.request('POST', '/api/v1/serve', { name: 'fraud', type: 'api' })
@@ -268,7 +270,8 @@ describe('hostile bodies against the service as a process', () => {
       // hostile or not, until its heap settles (measured: ~170 MB after 1,000 trivial POSTs).
       const paths = ['/api/v1/environment', '/api/v1/serve/fraud/deploy']
       let rounds = 0
-      for (; rounds < ROUNDS; rounds++) {
+      // More rounds (up to 3 × ROUNDS) only where the barrage ended before MIN_PROBES answers were timed.
+      for (; rounds < ROUNDS || (latencies.length < MIN_PROBES && rounds < 3 * ROUNDS); rounds++) {
         const path = paths[rounds % paths.length] as string
         await Promise.all(worst.map((hostile) => hostileRequest(hostile, bodies.get(hostile) ?? hostile.body(), path)))
       }
@@ -285,7 +288,7 @@ describe('hostile bodies against the service as a process', () => {
       )
       expect(answers.filter((a) => a.status < 400 || a.status >= 500)).toEqual([])
       expect(answers.filter((a) => a.ms > 1_000)).toEqual([])
-      expect(latencies.length).toBeGreaterThanOrEqual(15)
+      expect(latencies.length).toBeGreaterThanOrEqual(MIN_PROBES)
       expect(median).toBeLessThan(100)
       expect(slowest).toBeLessThan(1_000)
       expect(peakKb).toBeLessThan(200 * 1024)

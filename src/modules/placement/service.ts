@@ -381,6 +381,7 @@ export async function startRevision(deps: PlacementDeps, audit: AuditContext, su
         .where(and(eq(deployments.id, row.id), eq(deployments.status, 'pending')))
       // The config stored with it goes back too: else a retry of the same PATCH "changes nothing" and never deploys it.
       if (previousInfra) await storeInfraColumns(tx, key, previousInfra)
+      if (change.replacesFailed) await tx.update(deployments).set({ rolledBackTo: null }).where(eq(deployments.id, change.replacesFailed.deploymentId))
       // A preempted rollout gets its lock back, so that it is still tracked and released as before (a failed one has ended).
       if (preempted && !change.replacesFailed) await handBackChangeLock(tx, key, preempted)
       else await releaseChangeLock(tx, key, row.id)
@@ -402,7 +403,6 @@ export async function startRevision(deps: PlacementDeps, audit: AuditContext, su
       .where(and(ofPlacement(key), eq(deployments.status, 'deploying'), ne(deployments.id, row.id)))
     await closeCanary(tx, interrupted.map(({ id }) => id), 'aborted')
     if (change.replacesFailed) {
-      await tx.update(deployments).set({ rolledBackTo: row.revision }).where(eq(deployments.id, change.replacesFailed.deploymentId))
       await recordEvent(tx, change.replacesFailed.deploymentId, {
         kind: 'auto-rollback',
         actor: audit.actor.name,
@@ -467,7 +467,8 @@ async function recordRevision(
           if (acquired.preempted?.deploymentId !== failing.deploymentId) throw new AlreadyEnded()
           const ended = await tx
             .update(deployments)
-            .set({ status: 'failed', failureReason: failing.reason.slice(0, 2048), endedAt: new Date() })
+            // Named at once, so that whoever reads it failed also reads what replaces it (reset if this one's apply fails).
+            .set({ status: 'failed', failureReason: failing.reason.slice(0, 2048), endedAt: new Date(), rolledBackTo: revision })
             .where(and(eq(deployments.id, failing.deploymentId), eq(deployments.status, 'deploying')))
           if (affectedRows(ended) === 0) throw new AlreadyEnded()
           await closeCanary(tx, [failing.deploymentId], 'rolled-back')
