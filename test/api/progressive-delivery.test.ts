@@ -328,6 +328,27 @@ describe('canary — happy path', () => {
   })
 })
 
+describe('canary — infra changes', () => {
+  test('an infra PATCH of a serve whose active revision is a canary\'s starts a canary too', async () => {
+    await activeV1(ctx, 'cy6')
+    expect((await deploy(ctx, 'cy6', 'v2', canary({ step_seconds: 3600 }))).status).toBe(201)
+    expect((await ctx.request('POST', '/api/v1/serve/cy6/deployment/prod/promote', { full: true })).status).toBe(200)
+    stableRuns('cy6')
+    await ctx.deployment.tracker.tick()
+    const patched = await ctx.request('PATCH', '/api/v1/serve/cy6/infra-config/prod', { api_serve_infra_config: { cores: 2 } })
+    expect(patched.status).toBe(200)
+    expect(patched.body.data.started_revision).toBe(3)
+    const cpu = (name: string) => (fake.get('Deployment', NS, name)?.spec as { template: { spec: { containers: { resources: { requests: { cpu: string } } }[] } } }).template.spec.containers[0]?.resources.requests.cpu
+    expect(cpu('cy6-prod-canary')).toBe('2')
+    expect(cpu('cy6-prod')).toBe('1')
+    expect((await current(ctx, 'cy6')).canary).toMatchObject({ phase: 'stepping', step: 1, weight: 10, stable_revision: 2 })
+    expect((await ctx.request('GET', '/api/v1/serve/cy6/infra-config/prod')).body.data.api_serve_infra_config.cores).toBe(2)
+    // Aborted, the stable revision's config is what runs, and what GET shows.
+    expect((await ctx.request('POST', '/api/v1/serve/cy6/deployment/prod/abort')).status).toBe(200)
+    expect((await ctx.request('GET', '/api/v1/serve/cy6/infra-config/prod')).body.data.api_serve_infra_config.cores).toBe(1)
+  })
+})
+
 describe('canary — errors', () => {
   test('an unhealthy canary is rolled back at step 1 and the stable side is untouched', async () => {
     await activeV1(ctx, 'ce1')

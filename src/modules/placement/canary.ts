@@ -16,8 +16,8 @@ import { recordAudit } from '../../lib/audit-log'
 import { AppError } from '../../lib/errors'
 import { canaryName, canaryObjectRefs, canaryObjects, canaryReplicas, type RenderedServe, stableRouting, workloadName } from '../../render'
 import { releaseChangeLock } from './locks'
-import { isApiSnapshot } from './revision-inputs'
-import { clusterTarget, lockKey, type PlacementDeps, readPlacement, recordAppliedBounds, recordEvent, type StartHooks, type Subject, trackerAudit } from './service'
+import { infraColumnsOf, isApiSnapshot } from './revision-inputs'
+import { appliedBoundsOf, clusterTarget, lockKey, type PlacementDeps, readPlacement, recordAppliedBounds, recordEvent, type StartHooks, storeInfraColumns, type Subject, trackerAudit } from './service'
 import { TRANSITIONS } from './transitions'
 
 const renderOf = (row: DeploymentRow) => row.rendered as unknown as RenderedServe
@@ -202,10 +202,8 @@ async function advance(
         ? `promoted to 100 % (${how.why}): revision ${row.revision} replaces the stable one as a rolling update`
         : `step ${next + 1} of ${config.steps.length}: ${weight} % (${replicas} pods; ${how.why})`
     await recordEvent(tx, row.id, { kind: weight >= 100 ? 'canary-promoted' : 'canary-step', actor: how.audit.actor.name, weight, detail }, now)
-    if (weight >= 100 && subject.serve.type === 'api') {
-      const bounds = isApiSnapshot(row.infraSnapshot) ? row.infraSnapshot : undefined
-      if (bounds) await recordAppliedBounds(tx, lockKey(subject), { min: bounds.min_replicas, max: bounds.max_replicas })
-    }
+    // Its full render is applied now: its bounds are what the autoscaler has.
+    if (weight >= 100) await recordAppliedBounds(tx, lockKey(subject), appliedBoundsOf(row))
     await recordAudit(tx, how.audit, {
       resourceType: 'serve',
       resourceName: subject.serve.name,
@@ -259,7 +257,9 @@ async function endCanary(
       .set({ phase })
       .where(and(eq(canaryRollouts.deploymentId, canary.deploymentId), eq(canaryRollouts.phase, 'stepping')))
     if (affectedRows(closed) === 0) return false
-    const [stable] = await tx.select({ revision: deployments.revision }).from(deployments).where(eq(deployments.id, canary.stableDeploymentId)).limit(1)
+    const [stable] = await tx.select().from(deployments).where(eq(deployments.id, canary.stableDeploymentId)).limit(1)
+    // An infra change's canary stored its config: the stable revision's is what runs again.
+    if (row.reason === 'infra-update' && stable) await storeInfraColumns(tx, key, infraColumnsOf(stable.infraSnapshot))
     await tx
       .update(deployments)
       .set({ status: how.status, failureReason: how.reason.slice(0, 2048), endedAt: now, removedAt: now, rolledBackTo: stable?.revision ?? null })

@@ -140,7 +140,7 @@ export async function activeRevisionBounds(db: Executor, key: LockKey): Promise<
 }
 
 /** The bounds a revision rendered (what the cluster has once it is applied). */
-function appliedBoundsOf(row: DeploymentRow): { min: number; max: number } {
+export function appliedBoundsOf(row: DeploymentRow): { min: number; max: number } {
   const rendered = renderedReplicaBounds(row.rendered as unknown as RenderedServe)
   if (rendered) return rendered
   const snapshot = row.infraSnapshot
@@ -510,7 +510,7 @@ function storedInfraColumns(row: InfraConfigRow | undefined): InfraColumns | und
   return { backendType, cores, memory, minReplicas, maxReplicas, nodeCapacityType, targetCpuUtilization, additionalHosts, workflowConfig }
 }
 
-async function storeInfraColumns(tx: Tx, key: LockKey, columns: InfraColumns) {
+export async function storeInfraColumns(tx: Executor, key: LockKey, columns: InfraColumns) {
   await tx.update(infraConfigs).set(columns).where(and(eq(infraConfigs.serveId, key.serveId), eq(infraConfigs.environmentId, key.environmentId)))
 }
 
