@@ -249,7 +249,7 @@ async function endCanary(
 ): Promise<boolean> {
   await removeCanaryObjects(deps, subject, row)
   const key = lockKey(subject)
-  return deps.db.transaction(async (tx) => {
+  const ended = await deps.db.transaction(async (tx) => {
     const now = new Date()
     const phase = how.status === 'failed' ? 'rolled-back' : 'aborted'
     const closed = await tx
@@ -274,6 +274,9 @@ async function endCanary(
     await releaseChangeLock(tx, key, row.id)
     return true
   })
+  // A step taken at the same moment may have applied the canary again after the removal and before this end: remove once more.
+  if (ended) await removeCanaryObjects(deps, subject, row)
+  return ended
 }
 
 const cannotReach = (subject: Subject, error: unknown) =>
