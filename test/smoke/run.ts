@@ -217,6 +217,23 @@ try {
     `exit ${cliExit}; stdout ${cliOut.slice(0, 300)}; stderr ${cliErr.slice(0, 500)}`,
   )
 
+  // --- a canary through the binary: the new revision beside the stable one at 50 %, then 100 %, then active ---
+  const canaryDeploy = await api('POST', '/api/v1/serve/fraud/deploy?wait=60', {
+    env: 'smoke',
+    artifact_version: 'v1',
+    api_serve_deployment_config: { deployment_strategy: 'canary', canary: { steps: [50, 100], step_seconds: 0 } },
+  })
+  const canaryEvents = (await api('GET', `/api/v1/serve/fraud/deployments/${canaryDeploy.body?.data?.revision}`)).body?.data?.events?.map((e: { kind: string }) => e.kind)
+  check(
+    'a canary deploy (50 %, then 100 %) with ?wait= → 200, active; it stepped and was promoted; the cluster runs v1 and no canary Deployment',
+    canaryDeploy.status === 200 &&
+      canaryDeploy.body?.data?.status === 'active' &&
+      JSON.stringify(canaryEvents) === JSON.stringify(['canary-started', 'canary-promoted']) &&
+      imageOf(kube.get('Deployment', NS, 'fraud-smoke')) === 'registry.example.com/fraud:v1' &&
+      kube.get('Deployment', NS, 'fraud-smoke-canary') === undefined,
+    `${got(canaryDeploy)}; events ${JSON.stringify(canaryEvents)}`,
+  )
+
   // --- undeploy: nothing of the serve is left ---
   const undeployed = await api('POST', '/api/v1/serve/fraud/undeploy', { env: 'smoke' })
   const left = kube.list().filter(ownedBy('fraud', 'smoke')).map((o) => `${o.kind}/${o.metadata.name}`)
