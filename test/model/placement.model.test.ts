@@ -2,7 +2,8 @@
  * Model-based test of the placement state machine (fast-check `commands` + `asyncModelRun`; the
  * model and the commands are in ./placement-model.ts). Two app instances — each with its own pool and
  * its own workers, as two replicas — on one database, and one fake Kubernetes API shared by both.
- * Each run gets two fresh serves, so runs never reset the database.
+ * Each run gets two fresh serves, so runs never reset the database, and begins with them empty or
+ * with serve 0 active (a canary of it stepping, or its strategy the canary) — see warmUp.
  *
  * CI runs a fixed seed. Replay or go longer with PLACEMENT_MODEL_SEED, PLACEMENT_MODEL_RUNS,
  * PLACEMENT_MODEL_PATH (the counterexample path a failure prints), PLACEMENT_MODEL_MAX_COMMANDS, or
@@ -17,7 +18,7 @@ import { createTestContext, type TestResponse } from '../support/context'
 import { FakeKubernetes } from '../support/fake-kubernetes'
 import { environmentBody } from '../support/fixtures'
 import { UndocumentedStatusError } from '../support/openapi-contract'
-import { commandArbs, ENV, type Model, NS, quiesce, type Real, type Replica, readmeTable, type ServeModel, type Stats } from './placement-model'
+import { commandArbs, ENV, type Model, NS, newServe, quiesce, type Real, type Replica, readmeTable, type ServeModel, type Stats, warmUp, warmUpArb } from './placement-model'
 
 const SEED = Number(process.env.PLACEMENT_MODEL_SEED ?? 20_250_611)
 const RUNS = Number(process.env.PLACEMENT_MODEL_RUNS ?? 40)
@@ -90,13 +91,15 @@ async function newRun(): Promise<{ model: Model; real: Real }> {
     for (const version of ['v1', 'v2']) {
       expect((await replica.request('POST', '/api/v1/artifact', { serve_name: name, version, image: `registry.example.com/${name}:${version}` })).status).toBe(201)
     }
-    serves.push({ name, revs: [], stored: INITIAL, cluster: {}, dirty: false, lastApplied: null })
+    serves.push(newServe(name, INITIAL))
   }
   return { model: { table, serves }, real: { replicas, fake, query: ctx.query, stats, serves: serves.map((s) => s.name) } }
 }
 
-const property = fc.asyncProperty(fc.commands(commandArbs, { maxCommands: MAX_COMMANDS, size: 'max', ...(REPLAY ? { replayPath: REPLAY } : {}) }), async (commands) => {
+// Each run begins empty, with serve 0 active, or with a canary of serve 0 stepping (see warmUp), then runs its commands.
+const property = fc.asyncProperty(warmUpArb, fc.commands(commandArbs, { maxCommands: MAX_COMMANDS, size: 'max', ...(REPLAY ? { replayPath: REPLAY } : {}) }), async (begin, commands) => {
   const { model, real } = await newRun()
+  await warmUp(model, real, begin)
   await fc.asyncModelRun(() => ({ model, real }), commands)
   await quiesce(model, real)
 })
@@ -109,7 +112,7 @@ test(
     const seconds = ((performance.now() - started) / 1000).toFixed(1)
     if (details.failed) {
       // fast-check's commands shrink along the commands that ran: a replay needs their replayPath too.
-      const replayPath = /replayPath="([^"]*)"/.exec(String(details.counterexample?.[0] ?? ''))?.[1] ?? ''
+      const replayPath = /replayPath="([^"]*)"/.exec(String(details.counterexample?.[1] ?? ''))?.[1] ?? ''
       console.error(
         [
           `placement model FAILED — seed ${details.seed}, path ${details.counterexamplePath}, after ${details.numRuns} runs (${seconds} s)`,
