@@ -7,6 +7,8 @@ CREATE TABLE `canary_rollouts` (
 	`canary_replicas` int NOT NULL,
 	`step_started_at` datetime(3) NOT NULL,
 	`healthy_since` datetime(3),
+	`restore_infra` json,
+	`lease_until` datetime(3),
 	`updated_at` datetime(3) NOT NULL,
 	CONSTRAINT `canary_rollouts_deployment_id` PRIMARY KEY(`deployment_id`)
 );

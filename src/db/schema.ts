@@ -402,6 +402,10 @@ export const canaryRollouts = mysqlTable('canary_rollouts', {
   stepStartedAt: datetime('step_started_at', { mode: 'date', fsp: 3 }).notNull(),
   /** Since when every canary pod has been ready at this step; null while not. */
   healthySince: datetime('healthy_since', { mode: 'date', fsp: 3 }),
+  /** For an infra change's canary: the config stored before it, given back when it is aborted or rolled back. */
+  restoreInfra: json('restore_infra').$type<InfraSnapshot>(),
+  /** One actor at a time changes a canary (a tracker on any replica, or a promote or abort): held until then. */
+  leaseUntil: datetime('lease_until', { mode: 'date', fsp: 3 }),
   updatedAt: updatedAt(),
 })
 export type CanaryRolloutRow = typeof canaryRollouts.$inferSelect

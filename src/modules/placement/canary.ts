@@ -7,10 +7,10 @@
  * never both take the same step. The cluster is changed first, the row after: a change that lost the
  * race is undone (an abort's removal is repeated), and one the cluster refused is retried next tick.
  */
-import { and, eq } from 'drizzle-orm'
+import { and, eq, isNull, lt, or } from 'drizzle-orm'
 import { ClusterError, type WorkloadStatus } from '../../cluster/driver'
-import { affectedRows, type Executor } from '../../db/client'
-import { type CanaryConfig, type CanaryRolloutRow, canaryRollouts, type DeploymentRow, deployments } from '../../db/schema'
+import { affectedRows, type Db, type Executor } from '../../db/client'
+import { type CanaryConfig, type CanaryRolloutRow, canaryRollouts, type DeploymentRow, deployments, type InfraSnapshot } from '../../db/schema'
 import type { AuditContext } from '../../lib/audit'
 import { recordAudit } from '../../lib/audit-log'
 import { AppError } from '../../lib/errors'
@@ -62,15 +62,21 @@ export function startAsCanary(deps: PlacementDeps, subject: Subject): StartHooks
       apply: async (row, rendered) => {
         first = await applyFirstStep(deps, subject, row, rendered)
       },
-      recorded: async (tx, row, actor, now) => {
-        if (first) await recordCanaryStart(tx, row, stable, first, actor, now)
+      recorded: async (tx, row, context) => {
+        if (first) await recordCanaryStart(tx, row, stable, first, context)
       },
     }
   }
 }
 
 /** Records the canary's progress row and its first event, in the transaction that marks the revision `deploying`. */
-async function recordCanaryStart(tx: Executor, row: DeploymentRow, stable: DeploymentRow, first: { weight: number; replicas: number }, actor: string, now: Date) {
+async function recordCanaryStart(
+  tx: Executor,
+  row: DeploymentRow,
+  stable: DeploymentRow,
+  first: { weight: number; replicas: number },
+  { actor, now, storedBefore }: { actor: string; now: Date; storedBefore?: InfraSnapshot },
+) {
   await tx.insert(canaryRollouts).values({
     deploymentId: row.id,
     stableDeploymentId: stable.id,
@@ -80,6 +86,7 @@ async function recordCanaryStart(tx: Executor, row: DeploymentRow, stable: Deplo
     canaryReplicas: first.replicas,
     stepStartedAt: now,
     healthySince: null,
+    restoreInfra: storedBefore ?? null,
   })
   await recordEvent(tx, row.id, { kind: 'canary-started', actor, weight: first.weight, detail: `canary at ${first.weight} % (${first.replicas} pods) beside revision ${stable.revision}` }, now)
 }
@@ -125,12 +132,47 @@ function sides(deps: PlacementDeps, subject: Subject, row: DeploymentRow) {
   return { target, driver: deps.drivers.for(target), rendered, name, istio: usesIstio(rendered) }
 }
 
+/** Longer than any change of a canary takes (a few cluster calls, each bounded): a holder that died frees it after this. */
+const LEASE_MS = 60_000
+
+type LeaseOutcome<T> = { kind: 'done'; value: T } | { kind: 'busy' } | { kind: 'ended' }
+
+/**
+ * Runs `work` on the canary's row as it now is, holding the canary's lease, so that the trackers of
+ * two replicas, or a tick and a promote or abort, never change one canary at once (a step's full
+ * apply racing a rollback could leave the cluster running what the database calls rolled back).
+ * `busy`: another actor holds it; `ended`: the canary steps no more.
+ */
+async function underLease<T>(db: Db, deploymentId: number, work: (canary: CanaryRolloutRow) => Promise<T>): Promise<LeaseOutcome<T>> {
+  const now = new Date()
+  const until = new Date(now.getTime() + LEASE_MS)
+  const claimed = await db
+    .update(canaryRollouts)
+    .set({ leaseUntil: until })
+    .where(and(eq(canaryRollouts.deploymentId, deploymentId), or(isNull(canaryRollouts.leaseUntil), lt(canaryRollouts.leaseUntil, now))))
+  if (affectedRows(claimed) === 0) return { kind: 'busy' }
+  try {
+    const [canary] = await db.select().from(canaryRollouts).where(eq(canaryRollouts.deploymentId, deploymentId)).limit(1)
+    if (!canary || canary.phase !== 'stepping') return { kind: 'ended' }
+    return { kind: 'done', value: await work(canary) }
+  } finally {
+    await db
+      .update(canaryRollouts)
+      .set({ leaseUntil: null })
+      .where(and(eq(canaryRollouts.deploymentId, deploymentId), eq(canaryRollouts.leaseUntil, until)))
+  }
+}
+
 /**
  * The tracker's look at a canary: rolled back (or held, with `"auto_rollback": false`) when
  * unhealthy; its replicas kept in proportion to the stable side's (a scaling window moves both);
- * moved to the next step once healthy for `step_seconds`.
+ * moved to the next step once healthy for `step_seconds`. Skipped while another actor changes it.
  */
-export async function tickCanary(deps: PlacementDeps, subject: Subject, row: DeploymentRow, canary: CanaryRolloutRow, autoRollback: boolean): Promise<void> {
+export async function tickCanary(deps: PlacementDeps, subject: Subject, row: DeploymentRow, autoRollback: boolean): Promise<void> {
+  await underLease(deps.db, row.id, (canary) => stepCanary(deps, subject, row, canary, autoRollback))
+}
+
+async function stepCanary(deps: PlacementDeps, subject: Subject, row: DeploymentRow, canary: CanaryRolloutRow, autoRollback: boolean): Promise<void> {
   const config = canaryConfigOf(row)
   const { target, driver, rendered, name, istio } = sides(deps, subject, row)
   const [health, stable] = await Promise.all([driver.workload(target, canaryName(name)), driver.workload(target, name)])
@@ -257,9 +299,9 @@ async function endCanary(
       .set({ phase })
       .where(and(eq(canaryRollouts.deploymentId, canary.deploymentId), eq(canaryRollouts.phase, 'stepping')))
     if (affectedRows(closed) === 0) return false
-    const [stable] = await tx.select().from(deployments).where(eq(deployments.id, canary.stableDeploymentId)).limit(1)
-    // An infra change's canary stored its config: the stable revision's is what runs again.
-    if (row.reason === 'infra-update' && stable) await storeInfraColumns(tx, key, infraColumnsOf(stable.infraSnapshot))
+    const [stable] = await tx.select({ revision: deployments.revision }).from(deployments).where(eq(deployments.id, canary.stableDeploymentId)).limit(1)
+    // An infra change's canary stored its config: what was stored before it is what runs again.
+    if (canary.restoreInfra) await storeInfraColumns(tx, key, infraColumnsOf(canary.restoreInfra))
     await tx
       .update(deployments)
       .set({ status: how.status, failureReason: how.reason.slice(0, 2048), endedAt: now, removedAt: now, rolledBackTo: stable?.revision ?? null })
@@ -295,29 +337,30 @@ async function canaryInFlight(deps: PlacementDeps, subject: Subject, command: 'p
   return { row: view.inFlight, canary: view.canary }
 }
 
-/** POST …/promote: the next step, or with `full` straight to 100 %. */
-export async function promoteCanary(deps: PlacementDeps, audit: AuditContext, subject: Subject, full: boolean): Promise<void> {
-  const { row, canary } = await canaryInFlight(deps, subject, 'promote')
-  let moved: boolean
+/** A user's change of the canary in flight, under its lease: 409 while another actor changes it or once it ended, 502 when the cluster fails. */
+async function byHand(deps: PlacementDeps, subject: Subject, command: 'promote' | 'abort', work: (row: DeploymentRow, canary: CanaryRolloutRow) => Promise<boolean>): Promise<void> {
+  const { row } = await canaryInFlight(deps, subject, command)
+  const where = `The canary of ${subject.serve.name} in ${subject.environment.name}`
+  let outcome: LeaseOutcome<boolean>
   try {
-    moved = await advance(deps, subject, row, canary, { full, audit, why: `promoted by ${audit.actor.name}` })
+    outcome = await underLease(deps.db, row.id, (canary) => work(row, canary))
   } catch (error) {
     if (error instanceof AppError) throw error
     throw cannotReach(subject, error)
   }
-  if (!moved) throw new AppError(409, 'CHANGE_IN_PROGRESS', `The canary of ${subject.serve.name} in ${subject.environment.name} moved meanwhile; look at it again and retry`)
+  if (outcome.kind === 'busy') throw new AppError(409, 'CHANGE_IN_PROGRESS', `${where} is being changed (a step or a rollback) right now; retry in a moment`)
+  if (outcome.kind === 'ended' || !outcome.value) throw new AppError(409, 'NO_CANARY', `${where} ended meanwhile: nothing to ${command}`)
+}
+
+/** POST …/promote: the next step, or with `full` straight to 100 %. */
+export function promoteCanary(deps: PlacementDeps, audit: AuditContext, subject: Subject, full: boolean): Promise<void> {
+  return byHand(deps, subject, 'promote', (row, canary) => advance(deps, subject, row, canary, { full, audit, why: `promoted by ${audit.actor.name}` }))
 }
 
 /** POST …/abort: all traffic back to the stable revision, the canary `cancelled`. */
-export async function abortCanary(deps: PlacementDeps, audit: AuditContext, subject: Subject): Promise<void> {
-  const { row, canary } = await canaryInFlight(deps, subject, 'abort')
-  let ended: boolean
-  try {
-    ended = await endCanary(deps, subject, row, canary, { status: 'cancelled', reason: `aborted by ${audit.actor.name} at ${canary.weight} %`, audit })
-  } catch (error) {
-    if (error instanceof AppError) throw error
-    throw cannotReach(subject, error)
-  }
-  if (!ended) throw new AppError(409, 'NO_CANARY', `The canary of ${subject.serve.name} in ${subject.environment.name} ended meanwhile`)
+export function abortCanary(deps: PlacementDeps, audit: AuditContext, subject: Subject): Promise<void> {
+  return byHand(deps, subject, 'abort', (row, canary) =>
+    endCanary(deps, subject, row, canary, { status: 'cancelled', reason: `aborted by ${audit.actor.name} at ${canary.weight} %`, audit }),
+  )
 }
 

@@ -29,6 +29,7 @@ import {
   IN_FLIGHT_STATUSES,
   type InfraConfigRow,
   infraConfigs,
+  type InfraSnapshot,
   scalingSchedules,
   type ServeRow,
 } from '../../db/schema'
@@ -327,7 +328,13 @@ export type StartHooks = (
   view: PlacementView,
   outcome: Outcome,
   change: Pick<RevisionChange, 'reason' | 'inputs'>,
-) => { apply(row: DeploymentRow, rendered: RenderedServe): Promise<void>; recorded(tx: Tx, row: DeploymentRow, actor: string, now: Date): Promise<void> } | undefined
+) =>
+  | {
+      apply(row: DeploymentRow, rendered: RenderedServe): Promise<void>
+      /** `storedBefore`: the infra config stored before this change stored its own (an infra change's). */
+      recorded(tx: Tx, row: DeploymentRow, context: { actor: string; now: Date; storedBefore?: InfraSnapshot }): Promise<void>
+    }
+  | undefined
 
 /** Ends the progress rows of canaries whose revision ended some other way (interrupted, undeployed, failed while promoted). */
 export async function closeCanary(db: Executor, deploymentIds: number[], phase: 'promoted' | 'rolled-back' | 'aborted') {
@@ -393,7 +400,7 @@ export async function startRevision(deps: PlacementDeps, audit: AuditContext, su
     const now = new Date()
     await tx.update(deployments).set({ status: 'deploying', appliedAt: now }).where(and(eq(deployments.id, row.id), eq(deployments.status, 'pending')))
     // A canary leaves the active revision's bounds in force: its own are applied when it is promoted.
-    if (startedAs) await startedAs.recorded(tx, row, audit.actor.name, now)
+    if (startedAs) await startedAs.recorded(tx, row, { actor: audit.actor.name, now, ...(previousInfra ? { storedBefore: infraSnapshotOf(subject.serve, previousInfra) } : {}) })
     else if (subject.serve.type === 'api') await recordAppliedBounds(tx, key, appliedBoundsOf(row))
     // The rollouts this one interrupted (newer than the active one, still in flight) end here.
     const interrupted = await tx.select({ id: deployments.id }).from(deployments).where(and(ofPlacement(key), eq(deployments.status, 'deploying'), ne(deployments.id, row.id)))

@@ -201,7 +201,7 @@ export function createRolloutTracker(deps: PlacementDeps, options: TrackerOption
           // A canary has no overall deadline (each step has ready_timeout_seconds): its lock lives while it is followed.
           try {
             await extendChangeLock(db, lockKey(subject), deployment.id, rolloutLockTtlMs(deps.config))
-            await tickCanary(deps, subject, deployment, canary, rollsBackAutomatically(deployment))
+            await tickCanary(deps, subject, deployment, rollsBackAutomatically(deployment))
           } catch (error) {
             log.warn('canary step not taken; retried at the next tick', { serve: serve.name, env: environment.name, revision: deployment.revision, ...describeError(error) })
           }
