@@ -9,7 +9,7 @@ import { ClusterError, type ClusterTarget } from '../../cluster/driver'
 import type { ClusterDrivers } from '../../cluster'
 import type { Config } from '../../config'
 import type { Db, Executor } from '../../db/client'
-import { type ArtifactRow, artifacts, type CanaryRolloutRow, type DeploymentConfig, type DeploymentRow, type EnvironmentRow, type ServeRow } from '../../db/schema'
+import { type ArtifactRow, artifacts, type CanaryConfig, type CanaryRolloutRow, type DeploymentConfig, type DeploymentRow, type EnvironmentRow, type ServeRow } from '../../db/schema'
 import type { AuditContext } from '../../lib/audit'
 import { AppError, invalid, notFound } from '../../lib/errors'
 import { allInOrder } from '../../lib/parallel'
@@ -305,14 +305,14 @@ export async function undeploy(deps: DeploymentDeps, audit: AuditContext, serveN
 
 /** A canary's progress as GET …/deployment/{env} shows it, with its health read live from the cluster (null when it cannot be). */
 async function canaryProgress(deps: DeploymentDeps, subject: Subject, row: DeploymentRow, canary: CanaryRolloutRow): Promise<DeploymentModel.CanaryProgress> {
-  const config = row.deploymentConfig.canary ?? CANARY_DEFAULTS
+  const config: CanaryConfig = row.deploymentConfig.canary ?? { ...CANARY_DEFAULTS, steps: [...CANARY_DEFAULTS.steps] }
   const now = new Date()
   let health: DeploymentModel.CanaryProgress['health'] = null
   if (canary.phase === 'stepping') {
     const target = placement.clusterTarget(subject)
     try {
       const workload = await deps.drivers.for(target).workload(target, canaryName(baseName(subject.serve.name, subject.environment.name)))
-      const judged = judgeStep(canary, { ...config, steps: [...config.steps] }, workload, now)
+      const judged = judgeStep(canary, config, workload, now)
       health = {
         ready_replicas: judged.readyReplicas,
         desired_replicas: judged.desiredReplicas,
@@ -334,7 +334,7 @@ async function canaryProgress(deps: DeploymentDeps, subject: Subject, row: Deplo
     stable_revision: stable,
     step_started_at: canary.stepStartedAt.toISOString(),
     healthy_since: canary.healthySince?.toISOString() ?? null,
-    next_step_in_seconds: secondsToNextStep(canary, { ...config, steps: [...config.steps] }, now),
+    next_step_in_seconds: secondsToNextStep(canary, config, now),
     step_seconds: config.step_seconds,
     health,
   }

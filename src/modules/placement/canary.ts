@@ -2,10 +2,11 @@
  * Progressive delivery: a revision deployed with the canary strategy beside an active one runs as a
  * second Deployment and takes traffic step by step (`canary.steps`), promoted when healthy for
  * `step_seconds`, rolled back when not (README "Progressive delivery"). Its progress is a row of
- * `canary_rollouts`; the rollout tracker moves it on whichever replica ticks, and each move is a
- * conditional update on (phase, step), so two replicas, or a tick and a user's promote or abort,
- * never both take the same step. The cluster is changed first, the row after: a change that lost the
- * race is undone (an abort's removal is repeated), and one the cluster refused is retried next tick.
+ * `canary_rollouts`; the rollout tracker moves it on whichever replica ticks. One actor at a time
+ * changes a canary (a lease on its row: the trackers of two replicas, or a tick and a user's promote
+ * or abort), and each move is also a conditional update on (phase, step). The cluster is changed
+ * first, the row after: a step the cluster refused is taken again at the next tick, and a step that
+ * finds the canary ended (an undeploy meanwhile) removes what it applied.
  */
 import { and, eq, isNull, lt, or } from 'drizzle-orm'
 import { ClusterError, type WorkloadStatus } from '../../cluster/driver'
@@ -29,16 +30,15 @@ const canaryConfigOf = (row: DeploymentRow): CanaryConfig => {
   return config
 }
 
-/** Whether a revision about to start beside `active` runs as a canary: a deploy or an infra change with the canary strategy and a step below 100. */
-export function startsAsCanary(reason: DeploymentRow['reason'], config: DeploymentRow['deploymentConfig'], hasActive: boolean): boolean {
-  return hasActive && config.deployment_strategy === 'canary' && (reason === 'deploy' || reason === 'infra-update') && (config.canary?.steps[0] ?? 100) < 100
-}
+/** Whether a revision starting beside an active one runs as a canary: a deploy or an infra change with the canary strategy and a step below 100 (rollbacks never do). */
+const startsAsCanary = (reason: DeploymentRow['reason'], config: DeploymentRow['deploymentConfig']) =>
+  config.deployment_strategy === 'canary' && (reason === 'deploy' || reason === 'infra-update') && (config.canary?.steps[0] ?? 100) < 100
 
 /** The stable side's pod count, which the canary's follows in proportion (an autoscaled Deployment: what its controller runs). */
 const stableReplicasOf = (stable: WorkloadStatus | undefined) => Math.max(1, stable?.replicas || stable?.desiredReplicas || 1)
 
 /** Applies a canary's first step beside the active revision; answers what its row starts with. */
-export async function applyFirstStep(deps: PlacementDeps, subject: Subject, row: DeploymentRow, rendered: RenderedServe): Promise<{ weight: number; replicas: number }> {
+async function applyFirstStep(deps: PlacementDeps, subject: Subject, row: DeploymentRow, rendered: RenderedServe): Promise<{ weight: number; replicas: number }> {
   const target = clusterTarget(subject)
   const driver = deps.drivers.for(target)
   const weight = canaryConfigOf(row).steps[0] as number
@@ -56,7 +56,7 @@ export async function applyFirstStep(deps: PlacementDeps, subject: Subject, row:
 export function startAsCanary(deps: PlacementDeps, subject: Subject): StartHooks {
   return (view, outcome, change) => {
     const stable = view.active
-    if (outcome !== 'start' || !stable || !startsAsCanary(change.reason, change.inputs.deploymentConfig, true)) return undefined
+    if (outcome !== 'start' || !stable || !startsAsCanary(change.reason, change.inputs.deploymentConfig)) return undefined
     let first: { weight: number; replicas: number } | undefined
     return {
       apply: async (row, rendered) => {
@@ -96,7 +96,6 @@ export interface StepHealth {
   readyReplicas: number
   desiredReplicas: number
   restarts: number
-  failureReason?: string
   /** Why the canary is rolled back (or held), if it is unhealthy. */
   problem?: string
   ready: boolean
@@ -112,7 +111,7 @@ export function judgeStep(canary: CanaryRolloutRow, config: CanaryConfig, health
   else if (!ready && now.getTime() - canary.stepStartedAt.getTime() > config.ready_timeout_seconds * 1000) {
     problem = `${counts.readyReplicas}/${counts.desiredReplicas} pods ready after ready_timeout_seconds ${config.ready_timeout_seconds}`
   }
-  return { ...counts, ready, ...(health?.failureReason ? { failureReason: health.failureReason } : {}), ...(problem ? { problem } : {}) }
+  return { ...counts, ready, ...(problem ? { problem } : {}) }
 }
 
 /** Seconds until the next step, when the canary is healthy and stepping. */
