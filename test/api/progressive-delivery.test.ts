@@ -460,6 +460,20 @@ describe('canary — errors', () => {
   })
 })
 
+describe('canary — what it cannot run on', () => {
+  test('a Ray serve is refused a canary (422 naming why); it rolls out whole with rolling', async () => {
+    expect((await ctx.request('POST', '/api/v1/serve', { name: 'ce8', type: 'api' })).status).toBe(201)
+    expect((await ctx.request('POST', '/api/v1/serve/ce8/infra-config/prod', { api_serve_infra_config: { ...infra, backend_type: 'ray' } })).status).toBe(201)
+    expect((await ctx.request('POST', '/api/v1/artifact', { serve_name: 'ce8', version: 'v1', image: 'registry.example.com/ce8:v1' })).status).toBe(201)
+    const refused = await deploy(ctx, 'ce8', 'v1', canary())
+    expect(refused.status).toBe(422)
+    expect(refused.body.errors[0]).toMatchObject({ path: '/api_serve_deployment_config/deployment_strategy' })
+    expect(refused.body.errors[0].message).toContain('Ray serve rolls out as a whole')
+    expect(await revisions(ctx, 'ce8')).toEqual([])
+    expect((await deploy(ctx, 'ce8', 'v1', { deployment_strategy: 'rolling' })).status).toBe(201)
+  })
+})
+
 describe('canary — security', () => {
   test('promote and abort need the deploy scope', async () => {
     await activeV1(ctx, 'cs1')
