@@ -329,8 +329,10 @@ export class KubernetesDriver implements ClusterCalls {
       readyReplicas: status.readyReplicas ?? 0,
       availableReplicas: status.availableReplicas ?? 0,
     }
-    const deadlineExceeded = conditions.some((c) => c.type === 'Progressing' && c.reason === 'ProgressDeadlineExceeded')
     const observed = (status.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 0)
+    // Conditions speak of the generation the controller last observed: a spec applied since (an automatic
+    // rollback right after a failure) is not failed by its predecessor's ProgressDeadlineExceeded.
+    const deadlineExceeded = observed && conditions.some((c) => c.type === 'Progressing' && c.reason === 'ProgressDeadlineExceeded')
     const done = observed && counts.updatedReplicas >= desiredReplicas && counts.availableReplicas >= desiredReplicas && (status.replicas ?? 0) <= desiredReplicas
     if (done) return { phase: 'complete', ...counts, conditions }
     const podFailure = await this.podFailure(target)

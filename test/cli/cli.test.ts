@@ -172,7 +172,9 @@ describe('cli — deploy and follow', () => {
   test('a rollout that fails: exit 1 with the reason', async () => {
     const failing = setInterval(async () => {
       const object = fake.get('Deployment', NS, 'fraud-prod')
-      if (!object) return
+      // Only v1's rollout fails: the automatic rollback to v2 is left to roll out.
+      const image = (object?.spec as { template: { spec: { containers: { image: string }[] } } } | undefined)?.template.spec.containers[0]?.image
+      if (!object || image !== 'registry.example.com/fraud:v1') return
       fake.setStatus('Deployment', NS, 'fraud-prod', {
         observedGeneration: Number(object.metadata.generation ?? 1),
         replicas: 2,

@@ -123,6 +123,18 @@ describe('status', () => {
     fake.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'fraud-prod-abc', namespace: 'ml', labels: { 'app.kubernetes.io/instance': 'fraud-prod' } }, status: {} })
     expect((await k8s.status(target)).failureReason).toBe('ProgressDeadlineExceeded')
   })
+
+  test('a spec applied after a passed deadline is progressing until the controller has observed it', async () => {
+    const k8s = driver()
+    await k8s.apply(target, renderServe(input(), settings()))
+    const failed = { observedGeneration: 1, replicas: 1, updatedReplicas: 0, availableReplicas: 0, conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded' }] }
+    fake.setStatus('Deployment', 'ml', 'fraud-prod', failed)
+    expect((await k8s.status(target)).phase).toBe('failed')
+    // The next spec (an automatic rollback): generation 2, the status still the first one's.
+    await k8s.apply(target, renderServe(input({ B: '2' }), settings()))
+    expect(fake.get('Deployment', 'ml', 'fraud-prod')?.metadata.generation).toBe(2)
+    expect((await k8s.status(target)).phase).toBe('progressing')
+  })
 })
 
 describe('autoscaling bounds', () => {
