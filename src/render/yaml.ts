@@ -1,6 +1,5 @@
 /** The render's text form: deterministic YAML (sorted keys, no anchors, YAML 1.1-safe strings) and sorted JSON. */
 import YAML from 'yaml'
-import type { KubernetesObject } from './types'
 
 /**
  * Whether a string would not read back as itself as a plain scalar, by a YAML 1.1 reader (kubectl and

@@ -1,4 +1,3 @@
-import { and, asc, eq } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import type { DeploymentRow, EnvironmentRow, InfraConfigRow, InfraSnapshot, ServeRow } from '../../db/schema'
 import { apiSnapshotOf, type InfraColumns, infraColumnsOf, infraSnapshotOf } from '../placement/revision-inputs'

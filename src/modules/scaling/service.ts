@@ -10,7 +10,7 @@
 import { and, count, desc, eq } from 'drizzle-orm'
 import type { Db, Executor } from '../../db/client'
 import { type EnvironmentRow, environments, type ScalingWindowRow, scalingEvents, scalingSchedules, type ServeRow } from '../../db/schema'
-import { AppError, fieldPath, invalid, notFound } from '../../lib/errors'
+import { AppError, fieldPath, invalid } from '../../lib/errors'
 import { type Page, type PageRequest, pageWindow } from '../../lib/pagination'
 import type { AuditContext } from '../../lib/audit'
 import { recordAudit } from '../../lib/audit-log'
