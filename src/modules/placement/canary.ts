@@ -3,22 +3,21 @@
  * second Deployment and takes traffic step by step (`canary.steps`), promoted when healthy for
  * `step_seconds`, rolled back when not (README "Progressive delivery"). Its progress is a row of
  * `canary_rollouts`; the rollout tracker moves it on whichever replica ticks. One actor at a time
- * changes a canary (a lease on its row: the trackers of two replicas, or a tick and a user's promote
- * or abort), and each move is also a conditional update on (phase, step). The cluster is changed
- * first, the row after: a step the cluster refused is taken again at the next tick, and a step that
- * finds the canary ended (an undeploy meanwhile) removes what it applied.
+ * changes a canary (its lease, locks.ts: the trackers of two replicas, a tick and a user's promote or
+ * abort, an undeploy), and each move is also a conditional update on (phase, step). The cluster is
+ * changed first, the row after: a step the cluster refused is taken again at the next tick.
  */
-import { and, eq, isNull, lt, or } from 'drizzle-orm'
-import { ClusterError, type WorkloadStatus } from '../../cluster/driver'
-import { affectedRows, type Db, type Executor } from '../../db/client'
+import { and, eq } from 'drizzle-orm'
+import type { WorkloadStatus } from '../../cluster/driver'
+import { affectedRows, type Executor } from '../../db/client'
 import { type CanaryConfig, type CanaryRolloutRow, canaryRollouts, type DeploymentRow, deployments, type InfraSnapshot } from '../../db/schema'
 import type { AuditContext } from '../../lib/audit'
 import { recordAudit } from '../../lib/audit-log'
 import { AppError } from '../../lib/errors'
 import { canaryName, canaryObjectRefs, canaryObjects, canaryReplicas, type RenderedServe, stableRouting, workloadName } from '../../render'
-import { releaseChangeLock } from './locks'
+import { type LeaseOutcome, releaseChangeLock, underCanaryLease } from './locks'
 import { infraColumnsOf, isApiSnapshot } from './revision-inputs'
-import { appliedBoundsOf, clusterTarget, lockKey, type PlacementDeps, readPlacement, recordAppliedBounds, recordEvent, type StartHooks, storeInfraColumns, type Subject, trackerAudit } from './service'
+import { appliedBoundsOf, clusterReason, clusterTarget, lockKey, type PlacementDeps, readPlacement, recordAppliedBounds, recordEvent, type StartHooks, storeInfraColumns, type Subject, trackerAudit } from './service'
 import { TRANSITIONS } from './transitions'
 
 const renderOf = (row: DeploymentRow) => row.rendered as unknown as RenderedServe
@@ -131,44 +130,13 @@ function sides(deps: PlacementDeps, subject: Subject, row: DeploymentRow) {
   return { target, driver: deps.drivers.for(target), rendered, name, istio: usesIstio(rendered) }
 }
 
-/** Longer than any change of a canary takes (a few cluster calls, each bounded): a holder that died frees it after this. */
-const LEASE_MS = 60_000
-
-type LeaseOutcome<T> = { kind: 'done'; value: T } | { kind: 'busy' } | { kind: 'ended' }
-
-/**
- * Runs `work` on the canary's row as it now is, holding the canary's lease, so that the trackers of
- * two replicas, or a tick and a promote or abort, never change one canary at once (a step's full
- * apply racing a rollback could leave the cluster running what the database calls rolled back).
- * `busy`: another actor holds it; `ended`: the canary steps no more.
- */
-async function underLease<T>(db: Db, deploymentId: number, work: (canary: CanaryRolloutRow) => Promise<T>): Promise<LeaseOutcome<T>> {
-  const now = new Date()
-  const until = new Date(now.getTime() + LEASE_MS)
-  const claimed = await db
-    .update(canaryRollouts)
-    .set({ leaseUntil: until })
-    .where(and(eq(canaryRollouts.deploymentId, deploymentId), or(isNull(canaryRollouts.leaseUntil), lt(canaryRollouts.leaseUntil, now))))
-  if (affectedRows(claimed) === 0) return { kind: 'busy' }
-  try {
-    const [canary] = await db.select().from(canaryRollouts).where(eq(canaryRollouts.deploymentId, deploymentId)).limit(1)
-    if (!canary || canary.phase !== 'stepping') return { kind: 'ended' }
-    return { kind: 'done', value: await work(canary) }
-  } finally {
-    await db
-      .update(canaryRollouts)
-      .set({ leaseUntil: null })
-      .where(and(eq(canaryRollouts.deploymentId, deploymentId), eq(canaryRollouts.leaseUntil, until)))
-  }
-}
-
 /**
  * The tracker's look at a canary: rolled back (or held, with `"auto_rollback": false`) when
  * unhealthy; its replicas kept in proportion to the stable side's (a scaling window moves both);
  * moved to the next step once healthy for `step_seconds`. Skipped while another actor changes it.
  */
 export async function tickCanary(deps: PlacementDeps, subject: Subject, row: DeploymentRow, autoRollback: boolean): Promise<void> {
-  await underLease(deps.db, row.id, (canary) => stepCanary(deps, subject, row, canary, autoRollback))
+  await underCanaryLease(deps.db, row.id, (canary) => stepCanary(deps, subject, row, canary, autoRollback))
 }
 
 async function stepCanary(deps: PlacementDeps, subject: Subject, row: DeploymentRow, canary: CanaryRolloutRow, autoRollback: boolean): Promise<void> {
@@ -224,9 +192,10 @@ async function advance(
   const { target, driver, rendered, name, istio } = sides(deps, subject, row)
   const next = how.full ? config.steps.length - 1 : canary.stepIndex + 1
   const weight = config.steps[next] as number
+  const promoting = weight >= 100
   const now = new Date()
   let replicas = canary.canaryReplicas
-  if (weight >= 100) {
+  if (promoting) {
     await driver.apply(target, rendered, { mlflowPassword: deps.config.mlflow.password })
   } else {
     replicas = canaryReplicas(stableReplicasOf(await driver.workload(target, name)), weight, maxReplicasOf(row))
@@ -235,16 +204,15 @@ async function advance(
   const moved = await deps.db.transaction(async (tx) => {
     const updated = await tx
       .update(canaryRollouts)
-      .set({ phase: weight >= 100 ? 'promoting' : 'stepping', stepIndex: next, weight, canaryReplicas: replicas, stepStartedAt: now, healthySince: null })
+      .set({ phase: promoting ? 'promoting' : 'stepping', stepIndex: next, weight, canaryReplicas: replicas, stepStartedAt: now, healthySince: null })
       .where(ofStep(canary))
     if (affectedRows(updated) === 0) return false
-    const detail =
-      weight >= 100
+    const detail = promoting
         ? `promoted to 100 % (${how.why}): revision ${row.revision} replaces the stable one as a rolling update`
         : `step ${next + 1} of ${config.steps.length}: ${weight} % (${replicas} pods; ${how.why})`
-    await recordEvent(tx, row.id, { kind: weight >= 100 ? 'canary-promoted' : 'canary-step', actor: how.audit.actor.name, weight, detail }, now)
+    await recordEvent(tx, row.id, { kind: promoting ? 'canary-promoted' : 'canary-step', actor: how.audit.actor.name, weight, detail }, now)
     // Its full render is applied now: its bounds are what the autoscaler has.
-    if (weight >= 100) await recordAppliedBounds(tx, lockKey(subject), appliedBoundsOf(row))
+    if (promoting) await recordAppliedBounds(tx, lockKey(subject), appliedBoundsOf(row))
     await recordAudit(tx, how.audit, {
       resourceType: 'serve',
       resourceName: subject.serve.name,
@@ -253,14 +221,7 @@ async function advance(
     })
     return true
   })
-  if (!moved) await undoIfEnded(deps, subject, row)
   return moved
-}
-
-/** A step applied after the canary was ended elsewhere put its objects back: remove them again. */
-async function undoIfEnded(deps: PlacementDeps, subject: Subject, row: DeploymentRow) {
-  const [now] = await deps.db.select().from(canaryRollouts).where(eq(canaryRollouts.deploymentId, row.id)).limit(1)
-  if (now && (now.phase === 'aborted' || now.phase === 'rolled-back')) await removeCanaryObjects(deps, subject, row)
 }
 
 async function removeCanaryObjects(deps: PlacementDeps, subject: Subject, row: DeploymentRow) {
@@ -290,7 +251,7 @@ async function endCanary(
 ): Promise<boolean> {
   await removeCanaryObjects(deps, subject, row)
   const key = lockKey(subject)
-  const ended = await deps.db.transaction(async (tx) => {
+  return deps.db.transaction(async (tx) => {
     const now = new Date()
     const phase = how.status === 'failed' ? 'rolled-back' : 'aborted'
     const closed = await tx
@@ -315,16 +276,13 @@ async function endCanary(
     await releaseChangeLock(tx, key, row.id)
     return true
   })
-  // A step taken at the same moment may have applied the canary again after the removal and before this end: remove once more.
-  if (ended) await removeCanaryObjects(deps, subject, row)
-  return ended
 }
 
 const cannotReach = (subject: Subject, error: unknown) =>
   new AppError(
     502,
     'CLUSTER_FAILED',
-    `Changing the canary of ${subject.serve.name} in ${subject.environment.name} failed (${error instanceof ClusterError ? `${error.kind}: ${error.message}` : 'the cluster call failed'}); nothing was recorded and the request can be retried`,
+    `Changing the canary of ${subject.serve.name} in ${subject.environment.name} failed (${clusterReason(error)}); nothing was recorded and the request can be retried`,
   )
 
 /** The canary in flight, or 409 NO_CANARY (the table's `no canary`). */
@@ -342,7 +300,7 @@ async function byHand(deps: PlacementDeps, subject: Subject, command: 'promote' 
   const where = `The canary of ${subject.serve.name} in ${subject.environment.name}`
   let outcome: LeaseOutcome<boolean>
   try {
-    outcome = await underLease(deps.db, row.id, (canary) => work(row, canary))
+    outcome = await underCanaryLease(deps.db, row.id, (canary) => work(row, canary))
   } catch (error) {
     if (error instanceof AppError) throw error
     throw cannotReach(subject, error)

@@ -9,9 +9,9 @@
  * taken from a request that is applying (`pending`) or removing (an undeploy): those end within a
  * request's time, so the caller gets 409 and retries.
  */
-import { and, eq, lt } from 'drizzle-orm'
-import { affectedRows, type Executor } from '../../db/client'
-import { type ChangeOperation, changeLocks, deployments } from '../../db/schema'
+import { and, eq, isNull, lt, or } from 'drizzle-orm'
+import { affectedRows, type Db, type Executor } from '../../db/client'
+import { type CanaryRolloutRow, canaryRollouts, type ChangeOperation, changeLocks, deployments } from '../../db/schema'
 import { AppError, isDuplicateKey } from '../../lib/errors'
 
 export interface LockKey {
@@ -92,4 +92,35 @@ export async function handBackChangeLock(db: Executor, key: LockKey, to: { deplo
 /** Releases the lock a request holds (an undeploy, or a change that refused before recording a revision). */
 export async function releaseRequestLock(db: Executor, key: LockKey, requestId: string) {
   await db.delete(changeLocks).where(and(keyOf(key), eq(changeLocks.requestId, requestId)))
+}
+
+/** Longer than any change of a canary takes (a few cluster calls, each bounded): a holder that died frees it after this. */
+const CANARY_LEASE_MS = 60_000
+
+export type LeaseOutcome<T> = { kind: 'done'; value: T } | { kind: 'busy' } | { kind: 'ended' }
+
+/**
+ * Runs `work` on a stepping canary's row as it now is, holding the canary's lease: one actor at a
+ * time changes a canary — the trackers of two replicas, a tick and a promote or abort, an undeploy —
+ * so that, e.g., a step's full apply cannot race a rollback or a removal and leave the cluster running
+ * what the database calls ended. `busy`: another actor holds it; `ended`: the canary steps no more.
+ */
+export async function underCanaryLease<T>(db: Db, deploymentId: number, work: (canary: CanaryRolloutRow) => Promise<T>): Promise<LeaseOutcome<T>> {
+  const now = new Date()
+  const until = new Date(now.getTime() + CANARY_LEASE_MS)
+  const claimed = await db
+    .update(canaryRollouts)
+    .set({ leaseUntil: until })
+    .where(and(eq(canaryRollouts.deploymentId, deploymentId), or(isNull(canaryRollouts.leaseUntil), lt(canaryRollouts.leaseUntil, now))))
+  if (affectedRows(claimed) === 0) return { kind: 'busy' }
+  try {
+    const [canary] = await db.select().from(canaryRollouts).where(eq(canaryRollouts.deploymentId, deploymentId)).limit(1)
+    if (!canary || canary.phase !== 'stepping') return { kind: 'ended' }
+    return { kind: 'done', value: await work(canary) }
+  } finally {
+    await db
+      .update(canaryRollouts)
+      .set({ leaseUntil: null })
+      .where(and(eq(canaryRollouts.deploymentId, deploymentId), eq(canaryRollouts.leaseUntil, until)))
+  }
 }

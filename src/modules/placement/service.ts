@@ -38,7 +38,7 @@ import { recordAudit } from '../../lib/audit-log'
 import { AppError, isDeadlock, isDuplicateKey } from '../../lib/errors'
 import type { Logger } from '../../lib/logger'
 import { type RenderedServe, renderedReplicaBounds, toYaml } from '../../render'
-import { type Acquired, acquireChangeLock, attachDeployment, handBackChangeLock, type LockKey, releaseChangeLock, releaseRequestLock } from './locks'
+import { type Acquired, acquireChangeLock, attachDeployment, handBackChangeLock, type LockKey, releaseChangeLock, releaseRequestLock, underCanaryLease } from './locks'
 import { type InfraColumns, infraColumnsOf, infraSnapshotOf, type RevisionInputs, sameSnapshot } from './revision-inputs'
 import { type Outcome, type PlacementCommand, type PlacementState, TRANSITIONS } from './transitions'
 
@@ -295,7 +295,8 @@ async function transactionRetryingDeadlocks<T>(db: Db, work: (tx: Tx) => Promise
   }
 }
 
-const clusterReason = (error: unknown) => (error instanceof ClusterError ? `${error.kind}: ${error.message}` : 'the cluster call failed')
+/** What a failed cluster call says, for a failure reason or an answer. */
+export const clusterReason = (error: unknown) => (error instanceof ClusterError ? `${error.kind}: ${error.message}` : 'the cluster call failed')
 
 export interface RevisionChange {
   reason: DeploymentReason
@@ -336,13 +337,17 @@ export type StartHooks = (
     }
   | undefined
 
-/** Ends the progress rows of canaries whose revision ended some other way (interrupted, undeployed, failed while promoted). */
-export async function closeCanary(db: Executor, deploymentIds: number[], phase: 'promoted' | 'rolled-back' | 'aborted') {
-  if (deploymentIds.length === 0) return
+/** Ends the progress rows of the canaries among `revisions` (a condition on deployments) whose revision ends some other way: interrupted, undeployed, activated, failed while promoted. */
+export async function closeCanary(db: Executor, revisions: SQL | undefined, phase: 'promoted' | 'rolled-back' | 'aborted') {
   await db
     .update(canaryRollouts)
     .set({ phase })
-    .where(and(inArray(canaryRollouts.deploymentId, deploymentIds), inArray(canaryRollouts.phase, ['stepping', 'promoting'])))
+    .where(
+      and(
+        inArray(canaryRollouts.deploymentId, db.select({ id: deployments.id }).from(deployments).where(revisions)),
+        inArray(canaryRollouts.phase, ['stepping', 'promoting']),
+      ),
+    )
 }
 
 /** The table's command a revision's reason stands for. */
@@ -403,12 +408,12 @@ export async function startRevision(deps: PlacementDeps, audit: AuditContext, su
     if (startedAs) await startedAs.recorded(tx, row, { actor: audit.actor.name, now, ...(previousInfra ? { storedBefore: infraSnapshotOf(subject.serve, previousInfra) } : {}) })
     else if (subject.serve.type === 'api') await recordAppliedBounds(tx, key, appliedBoundsOf(row))
     // The rollouts this one interrupted (newer than the active one, still in flight) end here.
-    const interrupted = await tx.select({ id: deployments.id }).from(deployments).where(and(ofPlacement(key), eq(deployments.status, 'deploying'), ne(deployments.id, row.id)))
+    const interrupted = and(ofPlacement(key), eq(deployments.status, 'deploying'), ne(deployments.id, row.id))
+    await closeCanary(tx, interrupted, 'aborted')
     await tx
       .update(deployments)
       .set({ status: 'cancelled', failureReason: `interrupted by revision ${row.revision} (${change.reason})`, endedAt: now })
-      .where(and(ofPlacement(key), eq(deployments.status, 'deploying'), ne(deployments.id, row.id)))
-    await closeCanary(tx, interrupted.map(({ id }) => id), 'aborted')
+      .where(interrupted)
     if (change.replacesFailed) {
       await recordEvent(tx, change.replacesFailed.deploymentId, {
         kind: 'auto-rollback',
@@ -418,6 +423,15 @@ export async function startRevision(deps: PlacementDeps, audit: AuditContext, su
     }
   })
   return deploymentById(db, row.id)
+}
+
+/** Marks an in-flight revision failed (a no-op once it has ended); answers whether it did. */
+export async function failRevision(db: Executor, id: number, reason: string, also: { rolledBackTo?: number } = {}): Promise<boolean> {
+  const ended = await db
+    .update(deployments)
+    .set({ status: 'failed', failureReason: reason.slice(0, 2048), endedAt: new Date(), ...also })
+    .where(and(eq(deployments.id, id), inArray(deployments.status, [...IN_FLIGHT_STATUSES])))
+  return affectedRows(ended) > 0
 }
 
 /** Thrown in an automatic rollback's transaction when the failed rollout has ended meanwhile (another replica handled it). */
@@ -472,13 +486,9 @@ async function recordRevision(
         if (change.replacesFailed) {
           const failing = change.replacesFailed
           if (acquired.preempted?.deploymentId !== failing.deploymentId) throw new AlreadyEnded()
-          const ended = await tx
-            .update(deployments)
-            // Named at once, so that whoever reads it failed also reads what replaces it (reset if this one's apply fails).
-            .set({ status: 'failed', failureReason: failing.reason.slice(0, 2048), endedAt: new Date(), rolledBackTo: revision })
-            .where(and(eq(deployments.id, failing.deploymentId), eq(deployments.status, 'deploying')))
-          if (affectedRows(ended) === 0) throw new AlreadyEnded()
-          await closeCanary(tx, [failing.deploymentId], 'rolled-back')
+          // Named at once, so that whoever reads it failed also reads what replaces it (reset if this one's apply fails).
+          if (!(await failRevision(tx, failing.deploymentId, failing.reason, { rolledBackTo: revision }))) throw new AlreadyEnded()
+          await closeCanary(tx, eq(deployments.id, failing.deploymentId), 'rolled-back')
           await recordEvent(tx, failing.deploymentId, { kind: 'rollout-failed', actor: audit.actor.name, detail: failing.reason })
         }
         const previousInfra = change.storeInfra ? storedInfraColumns(await infraConfigRow(tx, key)) : undefined
@@ -578,6 +588,19 @@ export async function undeployPlacement(deps: PlacementDeps, audit: AuditContext
   const view = await readPlacement(db, key)
   if (TRANSITIONS[view.state].undeploy === 'nothing') return { undeployedRevision: null }
   ensureConfigured()
+  if (view.canary?.phase === 'stepping') {
+    // Removing both sides while a tracker takes a step would let the step put the canary back.
+    const outcome = await underCanaryLease(db, view.canary.deploymentId, () => removePlacement(deps, audit, subject))
+    if (outcome.kind === 'busy') throw new AppError(409, 'CHANGE_IN_PROGRESS', `The canary of ${subject.serve.name} in ${subject.environment.name} is being changed (a step or a rollback) right now; retry in a moment`)
+    if (outcome.kind === 'done') return outcome.value
+  }
+  return removePlacement(deps, audit, subject)
+}
+
+/** Undeploy's work: takes the lock over, removes by label, marks what was live. */
+async function removePlacement(deps: PlacementDeps, audit: AuditContext, subject: Subject): Promise<{ undeployedRevision: number | null }> {
+  const { db } = deps
+  const key = lockKey(subject)
   await transactionRetryingDeadlocks(db, (tx) => acquireChangeLock(tx, key, { operation: 'undeploy', requestId: audit.requestId, ttlMs: 5 * 60_000, preempt: true }))
   try {
     await deps.drivers.for(clusterTarget(subject)).remove(clusterTarget(subject))
@@ -594,12 +617,9 @@ export async function undeployPlacement(deps: PlacementDeps, audit: AuditContext
     const now = new Date()
     const active = await newestWithStatus(tx, key, ['active'])
     if (active) await tx.update(deployments).set({ status: 'undeployed', endedAt: now }).where(eq(deployments.id, active.id))
-    const inFlight = await tx.select({ id: deployments.id }).from(deployments).where(and(ofPlacement(key), inArray(deployments.status, [...IN_FLIGHT_STATUSES])))
-    await closeCanary(tx, inFlight.map(({ id }) => id), 'aborted')
-    await tx
-      .update(deployments)
-      .set({ status: 'cancelled', failureReason: 'interrupted by an undeploy', endedAt: now })
-      .where(and(ofPlacement(key), inArray(deployments.status, [...IN_FLIGHT_STATUSES])))
+    const inFlight = and(ofPlacement(key), inArray(deployments.status, [...IN_FLIGHT_STATUSES]))
+    await closeCanary(tx, inFlight, 'aborted')
+    await tx.update(deployments).set({ status: 'cancelled', failureReason: 'interrupted by an undeploy', endedAt: now }).where(inFlight)
     await tx.update(deployments).set({ removedAt: now }).where(and(ofPlacement(key), isNotNull(deployments.appliedAt), isNull(deployments.removedAt)))
     await recordAudit(tx, audit, { resourceType: 'serve', resourceName: subject.serve.name, statusCode: 200, summary: { env: subject.environment.name, undeployed_revision: active?.revision ?? null } })
     await releaseChangeLock(tx, key)

@@ -7,9 +7,9 @@
  * make two replicas finishing the same rollout harmless. A revision left `pending` by a request that
  * died mid-apply is failed once the rollout deadline has passed, so its lock goes with it.
  */
-import { and, eq, inArray, isNotNull, isNull, lt, ne } from 'drizzle-orm'
+import { and, eq, isNotNull, isNull, lt, ne } from 'drizzle-orm'
 import { ClusterError, type RolloutStatus } from '../../cluster/driver'
-import { affectedRows, type Executor } from '../../db/client'
+import { affectedRows } from '../../db/client'
 import { canaryRollouts, type DeploymentRow, deployments, environments, IN_FLIGHT_STATUSES, serves } from '../../db/schema'
 import { recordAudit } from '../../lib/audit-log'
 import { AppError } from '../../lib/errors'
@@ -20,7 +20,9 @@ import { extendChangeLock, releaseChangeLock } from './locks'
 import {
   AlreadyEnded,
   closeCanary,
+  clusterReason,
   clusterTarget,
+  failRevision,
   lockKey,
   type PlacementDeps,
   readPlacement,
@@ -34,15 +36,6 @@ import {
   trackerAudit,
 } from './service'
 import { TRANSITIONS } from './transitions'
-
-/** Marks an in-flight revision failed (a no-op once it has ended); answers whether it did. */
-async function failRevision(db: Executor, id: number, reason: string): Promise<boolean> {
-  const ended = await db
-    .update(deployments)
-    .set({ status: 'failed', failureReason: reason.slice(0, 2048), endedAt: new Date() })
-    .where(and(eq(deployments.id, id), inArray(deployments.status, [...IN_FLIGHT_STATUSES])))
-  return affectedRows(ended) > 0
-}
 
 /** Whether a failed rollout of this revision is rolled back by itself: unless it asked not to, or is itself an automatic rollback. */
 export const rollsBackAutomatically = (row: DeploymentRow) => row.deploymentConfig.auto_rollback !== false && row.reason !== 'auto-rollback'
@@ -76,7 +69,7 @@ export function createRolloutTracker(deps: PlacementDeps, options: TrackerOption
         .set({ status: 'active', activatedAt: now })
         .where(and(eq(deployments.id, id), eq(deployments.status, 'deploying')))
       if (affectedRows(promoted) === 0) return // another replica finished it first
-      await closeCanary(tx, [id], 'promoted')
+      await closeCanary(tx, eq(deployments.id, id), 'promoted')
       // Only now does the previous active revision step aside.
       await tx
         .update(deployments)
@@ -89,7 +82,7 @@ export function createRolloutTracker(deps: PlacementDeps, options: TrackerOption
   async function fail(id: number, serveId: number, environmentId: number, reason: string) {
     await db.transaction(async (tx) => {
       if (await failRevision(tx, id, reason)) await recordEvent(tx, id, { kind: 'rollout-failed', actor: TRACKER_ACTOR.name, detail: reason })
-      await closeCanary(tx, [id], 'aborted')
+      await closeCanary(tx, eq(deployments.id, id), 'aborted')
       await releaseChangeLock(tx, { serveId, environmentId }, id)
     })
   }
@@ -144,15 +137,15 @@ export function createRolloutTracker(deps: PlacementDeps, options: TrackerOption
     })
     if (!marked) return
     const target = clusterTarget(subject)
-    let removal: string
+    let removed = true
+    let removal = 'its objects were removed (nothing was active to return to)'
     try {
       await deps.drivers.for(target).remove(target)
-      removal = 'its objects were removed (nothing was active to return to)'
     } catch (error) {
-      removal = `removing its objects failed (${error instanceof ClusterError ? `${error.kind}: ${error.message}` : 'the cluster call failed'}); undeploy to retry`
+      removed = false
+      removal = `removing its objects failed (${clusterReason(error)}); undeploy to retry`
       log.warn('removing a failed first rollout failed', { serve: subject.serve.name, env: subject.environment.name, revision: failed.revision, ...describeError(error) })
     }
-    const removed = removal.startsWith('its objects were removed')
     await db.transaction(async (tx) => {
       const now = new Date()
       if (removed) {
