@@ -22,7 +22,7 @@ import {
   PatchStrategy,
   ServerConfiguration,
 } from '@kubernetes/client-node'
-import { baseName, type KubernetesObject, type ObjectRef, ownershipSelector, type RenderedServe, secretObject } from '../render'
+import { baseName, type KubernetesObject, LABELS, type ObjectRef, ownershipSelector, type RenderedServe, secretObject } from '../render'
 import {
   type ApplyResult,
   type ClusterCalls,
@@ -103,6 +103,12 @@ function apiServerOf(kc: KubeConfig, context: string): string {
   if (cluster.server.startsWith('http://') && !cluster.skipTLSVerify) throw plainHttp(cluster.name, cluster.server)
   return cluster.server
 }
+
+/** `key=value,…`: a label selector matching every label given. */
+const labelSelector = (labels: Record<string, string>) =>
+  Object.entries(labels)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(',')
 
 const objectId = (o: { kind?: string; metadata?: { name?: string } }) => `${o.kind}/${o.metadata?.name}`
 
@@ -186,9 +192,7 @@ export class KubernetesDriver implements ClusterCalls {
 
   /** Our objects of one kind for (serve, env); none when the cluster does not know the kind. */
   private async listOwned(target: ClusterTarget, apiVersion: string, kind: string): Promise<ClientObject[]> {
-    const selector = Object.entries(ownershipSelector(target.serve, target.environment.name))
-      .map(([key, value]) => `${key}=${value}`)
-      .join(',')
+    const selector = labelSelector(ownershipSelector(target.serve, target.environment.name))
     try {
       const list = await this.call(() =>
         this.client(target).list(apiVersion, kind, target.environment.namespace, undefined, undefined, undefined, undefined, selector),
@@ -254,19 +258,7 @@ export class KubernetesDriver implements ClusterCalls {
     const deployment = await this.readOrUndefined<DeploymentLike>(target, 'apps/v1', 'Deployment', name)
     if (!deployment) return undefined
     const status = deployment.status ?? {}
-    const selector = Object.entries(deployment.spec?.selector?.matchLabels ?? {})
-      .map(([key, value]) => `${key}=${value}`)
-      .join(',')
-    const pods = await this.call(() => this.client(target).list<PodLike>('v1', 'Pod', target.environment.namespace, undefined, undefined, undefined, undefined, selector))
-    let restarts = 0
-    let failureReason: string | undefined
-    for (const pod of pods.items) {
-      for (const container of pod.status?.containerStatuses ?? []) {
-        restarts += container.restartCount ?? 0
-        const reason = container.state?.waiting?.reason
-        if (reason && POD_FAILURE_REASONS.has(reason)) failureReason ??= reason
-      }
-    }
+    const { restarts, failureReason } = await this.podHealth(target, deployment.spec?.selector?.matchLabels ?? {})
     return {
       desiredReplicas: deployment.spec?.replicas ?? status.replicas ?? 0,
       replicas: status.replicas ?? 0,
@@ -291,19 +283,21 @@ export class KubernetesDriver implements ClusterCalls {
     }
   }
 
-  /** The first failing container's waiting reason among the serve's pods. */
-  private async podFailure(target: ClusterTarget): Promise<string | undefined> {
-    const selector = `app.kubernetes.io/instance=${baseName(target.serve, target.environment.name)}`
+  /** The selected pods' container restarts, and the first failing container's waiting reason. */
+  private async podHealth(target: ClusterTarget, labels: Record<string, string>): Promise<{ restarts: number; failureReason?: string }> {
     const pods = await this.call(() =>
-      this.client(target).list<PodLike>('v1', 'Pod', target.environment.namespace, undefined, undefined, undefined, undefined, selector),
+      this.client(target).list<PodLike>('v1', 'Pod', target.environment.namespace, undefined, undefined, undefined, undefined, labelSelector(labels)),
     )
+    let restarts = 0
+    let failureReason: string | undefined
     for (const pod of pods.items) {
       for (const container of pod.status?.containerStatuses ?? []) {
+        restarts += container.restartCount ?? 0
         const reason = container.state?.waiting?.reason
-        if (reason && POD_FAILURE_REASONS.has(reason)) return reason
+        if (reason && POD_FAILURE_REASONS.has(reason)) failureReason ??= reason
       }
     }
-    return undefined
+    return { restarts, ...(failureReason ? { failureReason } : {}) }
   }
 
   async status(target: ClusterTarget): Promise<RolloutStatus> {
@@ -335,7 +329,7 @@ export class KubernetesDriver implements ClusterCalls {
     const deadlineExceeded = observed && conditions.some((c) => c.type === 'Progressing' && c.reason === 'ProgressDeadlineExceeded')
     const done = observed && counts.updatedReplicas >= desiredReplicas && counts.availableReplicas >= desiredReplicas && (status.replicas ?? 0) <= desiredReplicas
     if (done) return { phase: 'complete', ...counts, conditions }
-    const podFailure = await this.podFailure(target)
+    const { failureReason: podFailure } = await this.podHealth(target, { [LABELS.instance]: baseName(target.serve, target.environment.name) })
     const failureReason = podFailure ?? (deadlineExceeded ? 'ProgressDeadlineExceeded' : undefined)
     return { phase: deadlineExceeded ? 'failed' : 'progressing', ...counts, conditions, ...(failureReason ? { failureReason } : {}) }
   }

@@ -13,8 +13,8 @@
 import { LABELS } from './common'
 import type { KubernetesObject, RenderedServe } from './types'
 
-export const CANARY_SUFFIX = '-canary'
-export const TRACK_LABEL = 'darwin.ml-serve/track'
+const CANARY_SUFFIX = '-canary'
+const TRACK_LABEL = 'darwin.ml-serve/track'
 
 /** A Kubernetes object by kind and name (what a driver reads or deletes). */
 export interface ObjectRef {

@@ -16,7 +16,7 @@ import { validate } from './validate'
 import { workflowCronJob } from './workflow'
 
 export { ANNOTATIONS, baseName, CAPACITY_TYPE_LABEL, LABELS, MANAGED_BY, ownershipSelector, primaryHost, routedByPath } from './common'
-export { CANARY_SUFFIX, canaryName, canaryObjectRefs, canaryObjects, canaryReplicas, type ObjectRef, stableRouting, TRACK_LABEL, workloadName } from './canary'
+export { canaryName, canaryObjectRefs, canaryObjects, canaryReplicas, type ObjectRef, stableRouting, workloadName } from './canary'
 export { DCM_CHART, DCM_REFUSALS, MLFLOW_PASSWORD_ENV } from './dcm-values'
 export type { DcmRelease, KubernetesObject, ManagedSecret, NodeCapacityType, RenderedServe, RenderInput, RenderSettings } from './types'
 export { CRONJOB_NAME_MAX, ENV_BYTES_MAX, ENV_VARS_MAX, RAYSERVICE_NAME_MAX } from './validate'

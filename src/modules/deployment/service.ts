@@ -15,7 +15,7 @@ import { AppError, invalid, notFound } from '../../lib/errors'
 import { allInOrder } from '../../lib/parallel'
 import type { Logger } from '../../lib/logger'
 import { type Page, pageWindow } from '../../lib/pagination'
-import { baseName, CANARY_SUFFIX, canaryName, DCM_REFUSALS, primaryHost, type RenderedServe, type RenderInput, renderServe, routedByPath, toYaml } from '../../render'
+import { baseName, canaryName, DCM_REFUSALS, primaryHost, type RenderedServe, type RenderInput, renderServe, routedByPath, toYaml } from '../../render'
 import { findEnvironment } from '../environment/service'
 import type { InfraColumns } from '../placement/revision-inputs'
 import { DEFAULT_TARGET_CPU_UTILIZATION, infraSnapshotOf, isApiSnapshot, type RevisionInputs } from '../placement/revision-inputs'
@@ -174,7 +174,7 @@ function ensureCanaryFits(subject: Subject, config: DeploymentConfig, infra: Rev
   if (config.deployment_strategy !== 'canary') return
   const path = '/api_serve_deployment_config/deployment_strategy'
   let why: string | undefined
-  const canaryLabel = `${baseName(subject.serve.name, subject.environment.name)}${CANARY_SUFFIX}`
+  const canaryLabel = canaryName(baseName(subject.serve.name, subject.environment.name))
   if (subject.environment.clusterDriver === 'dcm') why = DCM_REFUSALS.canary
   else if (!isApiSnapshot(infra) || infra.backend_type !== 'fastapi') why = 'a canary runs a FastAPI serve\'s Deployment beside the active one; a workflow or Ray serve rolls out as a whole (use rolling or recreate)'
   else if (istio && canaryLabel.length > 63) why = `under Istio the canary's pods are labelled ${canaryLabel}, longer than a label value's 63 characters: shorten the serve's name`
